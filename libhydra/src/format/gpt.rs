@@ -1,0 +1,1 @@
+//! GUID partition table: headers, entry arrays, CRC32 checks, type GUID names.

@@ -1,0 +1,1 @@
+//! Disk image containers: magic detection, VMDK descriptors, VHD footers.

@@ -1,0 +1,1 @@
+//! MBR / DOS partition table and EBR (logical partition chain) sectors.
