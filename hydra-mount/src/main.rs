@@ -1,1 +1,71 @@
-fn main() {}
+//! hydra-mount: look at a VM's disks (probe) and, later, mount its guest tree for inspection.
+
+mod tree;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Inspect a VM's disks and mount its guest tree for manual inspection.
+#[derive(Parser)]
+#[command(name = "hydra-mount", version, about)]
+struct Cli {
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print the layout of the disks: partition tables, filesystems, LVM. Read-only.
+    Probe {
+        /// Print the Layout as JSON instead of a tree.
+        #[arg(long)]
+        json: bool,
+        /// Disk images (raw, VHD, VMDK descriptors, qcow2, ...) or block devices, in guest order.
+        #[arg(required = true)]
+        disks: Vec<PathBuf>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hydra-mount: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Probe { json, disks } => {
+            let layout = libhydra::probe::probe(&disks).context("probe failed")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&layout)?);
+            } else {
+                print!("{}", tree::render(&layout));
+            }
+            Ok(())
+        }
+    }
+}

@@ -6,8 +6,11 @@
 
 #![warn(missing_docs)]
 
+pub mod attach;
 pub mod error;
+pub mod exec;
 pub mod format;
+pub mod guest;
 pub mod layout;
 pub mod probe;
 

@@ -11,6 +11,8 @@ pub struct OpenedDisk {
     pub info: ImageInfo,
     /// Reader over the virtual disk; `None` when the format is only recognised.
     pub reader: Option<Box<dyn ReadAt>>,
+    /// Size of the virtual disk in bytes (from the header when only recognised).
+    pub virtual_size: u64,
     /// Logical sector size of a block device (BLKSSZGET); `None` for image files.
     pub sector_size: Option<u32>,
 }

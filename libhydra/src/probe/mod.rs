@@ -41,3 +41,208 @@ pub fn read_at(disk: &dyn ReadAt, offset: u64, len: usize) -> Result<Vec<u8>, Sc
         source,
     })
 }
+
+use crate::error::{Error, Result};
+use crate::format::fs;
+use crate::layout::{Content, Disk, Layout, Partition, PartitionRole, VolumeRef};
+use disk::OpenedDisk;
+use std::path::{Path, PathBuf};
+
+/// Probe the disks of one VM, in guest disk order, into a [`Layout`].
+///
+/// Disks are read in parallel (one thread per disk); each with positioned reads
+/// of at most 64 KiB. A disk whose partition table is corrupt beyond repair, or
+/// that cannot be read, is an error naming the disk.
+pub fn probe<P: AsRef<Path>>(paths: &[P]) -> Result<Layout> {
+    let opened = paths
+        .iter()
+        .map(|p| disk::open_disk(p.as_ref()).map(|d| (p.as_ref().to_path_buf(), d)))
+        .collect::<Result<Vec<_>>>()?;
+    probe_opened(opened)
+}
+
+/// Probe already opened disks (the order is the guest's disk order).
+pub fn probe_opened(disks: Vec<(PathBuf, OpenedDisk)>) -> Result<Layout> {
+    let results: Vec<Result<(Disk, Vec<lvm::FoundPv>)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = disks
+            .iter()
+            .enumerate()
+            .map(|(index, (path, opened))| s.spawn(move || probe_disk(index, path, opened)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("disk probe thread panicked"))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(results.len());
+    let mut pvs = Vec::new();
+    for r in results {
+        let (d, p) = r?;
+        out.push(d);
+        pvs.extend(p);
+    }
+    let volume_groups = lvm::assemble(&pvs);
+    Ok(Layout {
+        disks: out,
+        volume_groups,
+    })
+}
+
+/// Probe one disk: its table, then every partition's content.
+fn probe_disk(
+    index: usize,
+    path: &Path,
+    opened: &OpenedDisk,
+) -> Result<(Disk, Vec<lvm::FoundPv>)> {
+    let fmt_err = |e: ScanError| match e {
+        ScanError::Format(source) => Error::Format {
+            disk: index,
+            path: path.to_path_buf(),
+            source,
+        },
+        ScanError::Read {
+            offset,
+            len,
+            source,
+        } => Error::io(path, format!("read {len} bytes at offset {offset}"), source),
+    };
+    let mut d = Disk {
+        index,
+        path: path.to_path_buf(),
+        image: opened.info.clone(),
+        size: opened.virtual_size,
+        sector_size: opened.sector_size.unwrap_or(512),
+        table: None,
+        partitions: Vec::new(),
+        content: None,
+        warnings: Vec::new(),
+    };
+    let Some(reader) = opened.reader.as_deref() else {
+        tracing::debug!(disk = index, path = %path.display(), "format not read directly");
+        return Ok((d, Vec::new()));
+    };
+    let head = read_at(reader, 0, reader::MAX_READ).map_err(fmt_err)?;
+    let scan = table::scan_table(reader, &head, opened.sector_size).map_err(fmt_err)?;
+    d.sector_size = scan.sector_size;
+    d.table = scan.table;
+    d.warnings = scan.warnings;
+    let mut pvs = Vec::new();
+    if d.table.is_none() {
+        let whole = VolumeRef {
+            disk: index,
+            partition: None,
+            offset: 0,
+            size: d.size,
+        };
+        let (content, pv) = probe_volume(reader, &whole, Some(&head)).map_err(fmt_err)?;
+        d.content = Some(content);
+        pvs.extend(pv);
+    } else {
+        d.partitions = scan.partitions;
+        for p in &mut d.partitions {
+            if p.role == PartitionRole::Extended {
+                p.content = Content::ExtendedContainer;
+                continue;
+            }
+            let vol = volume_of(index, p);
+            match probe_volume(reader, &vol, None) {
+                Ok((content, pv)) => {
+                    p.content = content;
+                    pvs.extend(pv);
+                }
+                Err(ScanError::Read { source, .. }) => {
+                    p.content = Content::Unreadable {
+                        reason: source.to_string(),
+                    };
+                }
+                Err(e) => return Err(fmt_err(e)),
+            }
+        }
+    }
+    Ok((d, pvs))
+}
+
+fn volume_of(disk: usize, p: &Partition) -> VolumeRef {
+    VolumeRef {
+        disk,
+        partition: Some(p.number),
+        offset: p.offset,
+        size: p.size,
+    }
+}
+
+/// Identify what one volume holds: one 64 KiB read, plus one 4 KiB read at 64 KiB
+/// when nothing matched (btrfs), plus the LVM metadata of a PV.
+/// `disk_head` is the disk's first bytes when the volume starts at 0.
+fn probe_volume(
+    reader: &dyn ReadAt,
+    vol: &VolumeRef,
+    disk_head: Option<&[u8]>,
+) -> Result<(Content, Option<lvm::FoundPv>), ScanError> {
+    let want = (vol.size.min(fs::HEAD_LEN as u64)) as usize;
+    let owned;
+    let head: &[u8] = match disk_head {
+        Some(h) if vol.offset == 0 && h.len() >= want => &h[..want],
+        _ => {
+            owned = read_at(reader, vol.offset, want)?;
+            &owned
+        }
+    };
+    if let Some(info) = fs::identify_head(head, vol.size, vol.offset) {
+        let pv = if info.fs_type == "LVM2_member" {
+            lvm::read_pv(reader, vol.clone(), head)?
+        } else {
+            None
+        };
+        return Ok((Content::Filesystem(info), pv));
+    }
+    let second_end = fs::SECOND_OFFSET + fs::SECOND_LEN as u64;
+    let mut zero = head.iter().all(|&b| b == 0);
+    if vol.size >= second_end {
+        let second = read_at(reader, vol.offset + fs::SECOND_OFFSET, fs::SECOND_LEN)?;
+        if let Some(info) = fs::identify_second(&second, vol.size, vol.offset) {
+            return Ok((Content::Filesystem(info), None));
+        }
+        zero &= second.iter().all(|&b| b == 0);
+    }
+    Ok((
+        if zero {
+            Content::Empty
+        } else {
+            Content::Unknown { offset: vol.offset }
+        },
+        None,
+    ))
+}
+
+/// Probe raw disks given as readers (in memory, fuzzing, callers with their own I/O).
+pub fn probe_readers(disks: Vec<(PathBuf, Box<dyn ReadAt>)>) -> Result<Layout> {
+    let opened = disks
+        .into_iter()
+        .map(|(path, reader)| {
+            let size = reader.size();
+            let info = crate::layout::ImageInfo {
+                format: crate::layout::ImageFormat::Raw,
+                readable: true,
+                extents: vec![crate::layout::Extent {
+                    virtual_offset: 0,
+                    length: size,
+                    file: Some(path.clone()),
+                    file_offset: 0,
+                    read_only: true,
+                }],
+                note: None,
+            };
+            (
+                path,
+                OpenedDisk {
+                    info,
+                    reader: Some(reader),
+                    virtual_size: size,
+                    sector_size: None,
+                },
+            )
+        })
+        .collect();
+    probe_opened(opened)
+}
