@@ -97,7 +97,11 @@ fn vg(out: &mut String, v: &VolumeGroup) {
         v.uuid,
         human(v.extent_size),
         v.seqno,
-        if v.partial { "  PARTIAL: PVs missing" } else { "" }
+        if v.partial {
+            "  PARTIAL: PVs missing"
+        } else {
+            ""
+        }
     )
     .unwrap();
     for p in &v.pvs {

@@ -90,9 +90,7 @@ impl ImageFormat {
     pub fn qemu_driver(self) -> &'static str {
         match self {
             ImageFormat::Raw | ImageFormat::BlockDevice => "raw",
-            ImageFormat::VhdFixed | ImageFormat::VhdDynamic | ImageFormat::VhdDifferencing => {
-                "vpc"
-            }
+            ImageFormat::VhdFixed | ImageFormat::VhdDynamic | ImageFormat::VhdDifferencing => "vpc",
             ImageFormat::Vhdx => "vhdx",
             ImageFormat::Qcow2 => "qcow2",
             ImageFormat::VmdkMonolithicFlat
@@ -497,19 +495,21 @@ impl Layout {
                     f,
                 )
             });
-            whole.into_iter().chain(d.partitions.iter().filter_map(move |p| {
-                p.content.fs().map(|f| {
-                    (
-                        VolumeRef {
-                            disk: d.index,
-                            partition: Some(p.number),
-                            offset: p.offset,
-                            size: p.size,
-                        },
-                        f,
-                    )
-                })
-            }))
+            whole
+                .into_iter()
+                .chain(d.partitions.iter().filter_map(move |p| {
+                    p.content.fs().map(|f| {
+                        (
+                            VolumeRef {
+                                disk: d.index,
+                                partition: Some(p.number),
+                                offset: p.offset,
+                                size: p.size,
+                            },
+                            f,
+                        )
+                    })
+                }))
         })
     }
 }

@@ -24,12 +24,28 @@ const PART_KEYS: &[&str] = &[
 /// blkid keys we deliberately do not compare, with why.
 const IGNORED_KEYS: &[(&str, &str)] = &[
     ("PART_ENTRY_DISK", "major:minor of the test's loop device"),
+    ("DEVNAME", "the test's loop device node"),
     ("USAGE", "derived from TYPE"),
-    ("SEC_TYPE", "secondary type (ext2 under ext3, msdos under vfat)"),
-    ("LABEL_FATBOOT", "FAT boot-sector label when it differs from the root-dir label"),
-    ("PTTYPE", "compared separately for the disk and the extended container"),
+    (
+        "SEC_TYPE",
+        "secondary type (ext2 under ext3, msdos under vfat)",
+    ),
+    (
+        "LABEL_FATBOOT",
+        "FAT boot-sector label when it differs from the root-dir label",
+    ),
+    (
+        "PTTYPE",
+        "compared separately for the disk and the extended container",
+    ),
     ("PTUUID", "compared separately for the disk"),
     ("SUBSYSTEM", "LUKS2 subsystem, empty in fixtures"),
+    ("SYSTEM_ID", "iso9660 descriptor text, not used by hydration"),
+    ("VOLUME_SET_ID", "iso9660 descriptor text, not used by hydration"),
+    ("PUBLISHER_ID", "iso9660 descriptor text, not used by hydration"),
+    ("DATA_PREPARER_ID", "iso9660 descriptor text, not used by hydration"),
+    ("APPLICATION_ID", "iso9660 descriptor text, not used by hydration"),
+    ("BOOT_SYSTEM_ID", "iso9660 descriptor text, not used by hydration"),
 ];
 
 fn content_map(c: &Content) -> BTreeMap<String, String> {
@@ -88,6 +104,10 @@ fn compare(
             errors.push(format!("{what}: {k}: hydra {a:?} != blkid {b:?}"));
         }
     }
+}
+
+/// Every key blkid printed must be compared or deliberately ignored: a new field shows up here.
+fn no_unknown_keys(what: &str, theirs: &BTreeMap<String, String>, errors: &mut Vec<String>) {
     for k in theirs.keys() {
         let known = CONTENT_KEYS.contains(&k.as_str())
             || PART_KEYS.contains(&k.as_str())
@@ -137,19 +157,21 @@ fn diff_fixture(name: &str) -> usize {
                 for p in &d.partitions {
                     let theirs = blkid(&l.part(p.number));
                     let pwhat = format!("{what} partition {}", p.number);
-                    if p.role == PartitionRole::Extended {
-                        if theirs.get("PTTYPE").map(String::as_str) != Some("dos") {
-                            errors.push(format!("{pwhat}: extended but blkid says {theirs:?}"));
-                        }
+                    if p.role == PartitionRole::Extended
+                        && theirs.get("PTTYPE").map(String::as_str) != Some("dos")
+                    {
+                        errors.push(format!("{pwhat}: extended but blkid says {theirs:?}"));
                     }
                     compare(&pwhat, &part_map(p), &theirs, PART_KEYS, &mut errors);
                     compare(&pwhat, &part_map(p), &theirs, CONTENT_KEYS, &mut errors);
+                    no_unknown_keys(&pwhat, &theirs, &mut errors);
                     compared += 1;
                 }
             }
             None => {
                 let ours = content_map(d.content.as_ref().expect("whole-disk content"));
                 compare(&what, &ours, &whole, CONTENT_KEYS, &mut errors);
+                no_unknown_keys(&what, &whole, &mut errors);
                 compared += 1;
             }
         }
@@ -207,20 +229,18 @@ struct SegRow {
 }
 
 fn lvm_json(args: &[&str], devices: &str) -> serde_json::Value {
-    let out = run(Command::new("lvm")
-        .args(args)
-        .args([
-            "--readonly",
-            "--devices",
-            devices,
-            "--config",
-            "global{activation=0} devices{use_devicesfile=0}",
-            "--reportformat",
-            "json",
-            "--units",
-            "b",
-            "--nosuffix",
-        ]));
+    let out = run(Command::new("lvm").args(args).args([
+        "--readonly",
+        "--devices",
+        devices,
+        "--config",
+        "global{activation=0} devices{use_devicesfile=0}",
+        "--reportformat",
+        "json",
+        "--units",
+        "b",
+        "--nosuffix",
+    ]));
     serde_json::from_str(&out).expect("lvm json")
 }
 
@@ -240,7 +260,10 @@ fn multi_disk_lvm_matches_lvm2() {
     let mut by_dev: BTreeMap<String, (usize, Option<u32>)> = BTreeMap::new();
     for vg in &layout.volume_groups {
         for pv in &vg.pvs {
-            let loc = pv.location.as_ref().expect("all PVs present in the full fixture");
+            let loc = pv
+                .location
+                .as_ref()
+                .expect("all PVs present in the full fixture");
             let dev = match loc.partition {
                 Some(n) => loops[loc.disk].part(n),
                 None => loops[loc.disk].dev.clone(),
@@ -252,7 +275,11 @@ fn multi_disk_lvm_matches_lvm2() {
     let devices = by_dev.keys().cloned().collect::<Vec<_>>().join(",");
 
     let vgs = lvm_json(
-        &["vgs", "-o", "vg_name,vg_uuid,vg_extent_size,vg_seqno,pv_count,lv_count"],
+        &[
+            "vgs",
+            "-o",
+            "vg_name,vg_uuid,vg_extent_size,vg_seqno,pv_count,lv_count",
+        ],
         &devices,
     );
     let mut theirs_vg = BTreeSet::new();
@@ -260,7 +287,11 @@ fn multi_disk_lvm_matches_lvm2() {
         theirs_vg.insert((
             v["vg_name"].as_str().unwrap().to_string(),
             v["vg_uuid"].as_str().unwrap().to_string(),
-            v["vg_extent_size"].as_str().unwrap().parse::<u64>().unwrap(),
+            v["vg_extent_size"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap(),
             v["vg_seqno"].as_str().unwrap().parse::<u64>().unwrap(),
             v["pv_count"].as_str().unwrap().parse::<usize>().unwrap(),
         ));
@@ -268,12 +299,23 @@ fn multi_disk_lvm_matches_lvm2() {
     let ours_vg: BTreeSet<_> = layout
         .volume_groups
         .iter()
-        .map(|v| (v.name.clone(), v.uuid.clone(), v.extent_size, v.seqno, v.pvs.len()))
+        .map(|v| {
+            (
+                v.name.clone(),
+                v.uuid.clone(),
+                v.extent_size,
+                v.seqno,
+                v.pvs.len(),
+            )
+        })
         .collect();
     assert_eq!(ours_vg, theirs_vg, "VGs differ from vgs");
     assert!(ours_vg.len() >= 3, "fixture has at least 3 VGs");
 
-    let pvs = lvm_json(&["pvs", "-o", "pv_name,pv_uuid,vg_name,pe_start,pv_pe_count"], &devices);
+    let pvs = lvm_json(
+        &["pvs", "-o", "pv_name,pv_uuid,vg_name,pe_start,pv_pe_count"],
+        &devices,
+    );
     let mut theirs_pv = BTreeSet::new();
     for p in pvs["report"][0]["pv"].as_array().unwrap() {
         let dev = p["pv_name"].as_str().unwrap();
@@ -291,7 +333,13 @@ fn multi_disk_lvm_matches_lvm2() {
         .flat_map(|v| {
             v.pvs.iter().map(move |p| {
                 let l = p.location.as_ref().unwrap();
-                ((l.disk, l.partition), p.uuid.clone(), v.name.clone(), p.pe_start, p.pe_count)
+                (
+                    (l.disk, l.partition),
+                    p.uuid.clone(),
+                    v.name.clone(),
+                    p.pe_start,
+                    p.pe_count,
+                )
             })
         })
         .collect();
@@ -322,7 +370,11 @@ fn multi_disk_lvm_matches_lvm2() {
             .collect();
         theirs_seg.insert(SegRow {
             vg: s["vg_name"].as_str().unwrap().into(),
-            lv: s["lv_name"].as_str().unwrap().trim_matches(['[', ']']).into(),
+            lv: s["lv_name"]
+                .as_str()
+                .unwrap()
+                .trim_matches(['[', ']'])
+                .into(),
             start: s["seg_start_pe"].as_str().unwrap().parse().unwrap(),
             count: s["seg_size_pe"].as_str().unwrap().parse().unwrap(),
             segtype: s["segtype"].as_str().unwrap().into(),
@@ -387,7 +439,10 @@ fn multi_disk_lvm_matches_lvm2() {
             spanning += usize::from(lv_disks.len() > 1);
         }
     }
-    assert_eq!(ours_seg, theirs_seg, "LV segments differ from lvs --segments");
+    assert_eq!(
+        ours_seg, theirs_seg,
+        "LV segments differ from lvs --segments"
+    );
     assert!(multi_segment >= 1 && striped >= 1 && spanning >= 1,
         "fixture covers multi-segment ({multi_segment}), striped ({striped}) and disk-spanning ({spanning}) LVs");
     assert!(layout.volume_groups.iter().all(|v| !v.partial));
@@ -406,7 +461,11 @@ fn missing_pv_is_reported() {
         .volume_groups
         .iter()
         .find(|v| {
-            let d: BTreeSet<usize> = v.pvs.iter().map(|p| p.location.as_ref().unwrap().disk).collect();
+            let d: BTreeSet<usize> = v
+                .pvs
+                .iter()
+                .map(|p| p.location.as_ref().unwrap().disk)
+                .collect();
             d.len() > 1
         })
         .expect("a VG spanning disks");
@@ -454,11 +513,18 @@ fn corrupt_primary_gpt_uses_backup() {
     let good = libhydra::probe::probe(&[&d.path]).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let copy = tmp.path().join("corrupt.img");
-    run(Command::new("cp").arg("--sparse=always").arg(&d.path).arg(&copy));
+    run(Command::new("cp")
+        .arg("--sparse=always")
+        .arg(&d.path)
+        .arg(&copy));
     // Flip one byte of the primary header's disk GUID: its CRC no longer matches.
     {
         use std::os::unix::fs::FileExt;
-        let f = std::fs::OpenOptions::new().read(true).write(true).open(&copy).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&copy)
+            .unwrap();
         let mut b = [0u8; 1];
         f.read_exact_at(&mut b, 512 + 56).unwrap();
         b[0] ^= 0xff;

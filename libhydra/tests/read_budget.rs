@@ -54,7 +54,11 @@ fn huge_reads_do_not_grow_with_disk_size() {
         return;
     }
     let (layout, (reads, bytes, max)) = probe_counting("huge");
-    assert_eq!(layout.disks.len(), 2, "huge: the 2 TiB disk and its 2 GiB twin");
+    assert_eq!(
+        layout.disks.len(),
+        2,
+        "huge: the 2 TiB disk and its 2 GiB twin"
+    );
     let big = &layout.disks[0];
     let small = &layout.disks[1];
     assert!(big.size >= 2 << 40);

@@ -38,6 +38,9 @@ fn main() {
     let peak = PEAK.load(Ordering::Relaxed) - base;
     let parts: usize = layout.disks.iter().map(|d| d.partitions.len()).sum();
     let size: u64 = layout.disks.iter().map(|d| d.size).sum();
-    println!("disks: {} partitions: {parts} bytes: {size}", layout.disks.len());
+    println!(
+        "disks: {} partitions: {parts} bytes: {size}",
+        layout.disks.len()
+    );
     println!("peak_heap_bytes: {peak}");
 }

@@ -89,11 +89,7 @@ pub fn probe_opened(disks: Vec<(PathBuf, OpenedDisk)>) -> Result<Layout> {
 }
 
 /// Probe one disk: its table, then every partition's content.
-fn probe_disk(
-    index: usize,
-    path: &Path,
-    opened: &OpenedDisk,
-) -> Result<(Disk, Vec<lvm::FoundPv>)> {
+fn probe_disk(index: usize, path: &Path, opened: &OpenedDisk) -> Result<(Disk, Vec<lvm::FoundPv>)> {
     let fmt_err = |e: ScanError| match e {
         ScanError::Format(source) => Error::Format {
             disk: index,

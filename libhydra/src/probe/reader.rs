@@ -68,10 +68,7 @@ impl ExtentReader {
                 io::Error::new(io::ErrorKind::InvalidData, "extent lengths overflow")
             })?;
         }
-        Ok(ExtentReader {
-            extents,
-            size: pos,
-        })
+        Ok(ExtentReader { extents, size: pos })
     }
 
     /// A whole file (or block device) of `size` bytes as one extent.

@@ -116,15 +116,9 @@ impl TestLoop {
     /// Attach `file` read-only with the given sector size and expose its partitions
     /// (`partx -a`, since this kernel may not parse tables itself).
     pub fn attach_ro(file: &Path, sector_size: u32) -> TestLoop {
-        let dev = run(Command::new("losetup").args([
-            "-f",
-            "--show",
-            "-r",
-            "-P",
-            "-b",
-            &sector_size.to_string(),
-        ])
-        .arg(file))
+        let dev = run(Command::new("losetup")
+            .args(["-f", "--show", "-r", "-P", "-b", &sector_size.to_string()])
+            .arg(file))
         .trim()
         .to_string();
         let l = TestLoop {
@@ -162,10 +156,7 @@ pub fn ensure_node(dev: &Path) {
         return;
     };
     let (ma, mi) = mm.trim().split_once(':').unwrap();
-    let _ = Command::new("mknod")
-        .arg(dev)
-        .args(["b", ma, mi])
-        .status();
+    let _ = Command::new("mknod").arg(dev).args(["b", ma, mi]).status();
 }
 
 /// `blkid -p -o export DEV` as a map (values unescaped). Empty when blkid finds nothing.
