@@ -46,6 +46,7 @@ fn content_line(c: &Content) -> String {
 fn disk(out: &mut String, d: &Disk) {
     let table = match &d.table {
         Some(t) => format!("{} {}", t.scheme.blkid_name(), t.id),
+        None if !d.image.readable => "contents not scanned".into(),
         None => "no partition table".into(),
     };
     writeln!(

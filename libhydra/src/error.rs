@@ -60,6 +60,9 @@ impl FormatError {
 }
 
 /// Errors of libhydra's operations. Every variant names the disk, file or device.
+///
+/// The message names the object, the step and the cause; the cause is also the
+/// error's `source()` for callers that walk the chain.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An I/O error on a named file or device.

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod assemble;
 pub mod attach;
 pub mod error;
 pub mod exec;

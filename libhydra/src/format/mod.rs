@@ -1,6 +1,7 @@
 //! Pure parsers of on-disk bytes and text: no files, no processes, no clock.
 
 pub mod fs;
+pub mod fstab;
 pub mod gpt;
 pub mod image;
 pub mod lvm;

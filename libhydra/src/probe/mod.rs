@@ -10,6 +10,9 @@ pub mod lvm;
 pub mod reader;
 pub mod table;
 
+#[cfg(test)]
+mod tests;
+
 use crate::error::FormatError;
 use reader::ReadAt;
 use std::io;
@@ -130,7 +133,8 @@ fn probe_disk(index: usize, path: &Path, opened: &OpenedDisk) -> Result<(Disk, V
             offset: 0,
             size: d.size,
         };
-        let (content, pv) = probe_volume(reader, &whole, Some(&head)).map_err(fmt_err)?;
+        let (content, pv) = probe_volume(reader, &whole, Some(&head), &mut d.warnings)
+            .map_err(fmt_err)?;
         d.content = Some(content);
         pvs.extend(pv);
     } else {
@@ -141,7 +145,7 @@ fn probe_disk(index: usize, path: &Path, opened: &OpenedDisk) -> Result<(Disk, V
                 continue;
             }
             let vol = volume_of(index, p);
-            match probe_volume(reader, &vol, None) {
+            match probe_volume(reader, &vol, None, &mut d.warnings) {
                 Ok((content, pv)) => {
                     p.content = content;
                     pvs.extend(pv);
@@ -167,13 +171,24 @@ fn volume_of(disk: usize, p: &Partition) -> VolumeRef {
     }
 }
 
+/// Name of a volume in messages: "partition 3" or "whole disk".
+fn volume_name(vol: &VolumeRef) -> String {
+    match vol.partition {
+        Some(n) => format!("partition {n}"),
+        None => "whole disk".to_string(),
+    }
+}
+
 /// Identify what one volume holds: one 64 KiB read, plus one 4 KiB read at 64 KiB
 /// when nothing matched (btrfs), plus the LVM metadata of a PV.
-/// `disk_head` is the disk's first bytes when the volume starts at 0.
+/// `disk_head` is the disk's first bytes when the volume starts at 0. Problems that
+/// concern only this volume (a corrupt PV label, several signatures at once) become
+/// `warnings` naming the volume; the scan of the other volumes goes on.
 fn probe_volume(
     reader: &dyn ReadAt,
     vol: &VolumeRef,
     disk_head: Option<&[u8]>,
+    warnings: &mut Vec<String>,
 ) -> Result<(Content, Option<lvm::FoundPv>), ScanError> {
     let want = (vol.size.min(fs::HEAD_LEN as u64)) as usize;
     let owned;
@@ -186,11 +201,38 @@ fn probe_volume(
     };
     if let Some(info) = fs::identify_head(head, vol.size, vol.offset) {
         let pv = if info.fs_type == "LVM2_member" {
-            lvm::read_pv(reader, vol.clone(), head)?
+            match lvm::read_pv(reader, vol.clone(), head) {
+                Ok(pv) => pv,
+                Err(ScanError::Format(e)) => {
+                    warnings.push(format!(
+                        "{}: LVM PV label present but unusable, its VG cannot be assembled: {e}",
+                        volume_name(vol)
+                    ));
+                    None
+                }
+                Err(e) => return Err(e),
+            }
         } else {
             None
         };
+        if let Some(pv) = &pv {
+            warnings.extend(pv.warnings.iter().map(|w| format!("{}: {w}", volume_name(vol))));
+            if let Some(e) = &pv.metadata_error {
+                warnings.push(format!("{}: LVM metadata unreadable: {e}", volume_name(vol)));
+            }
+        }
         return Ok((Content::Filesystem(info), pv));
+    }
+    let several = fs::identify_head_all(head, vol.size, vol.offset);
+    if several.len() > 1 {
+        let names: Vec<&str> = several.iter().map(|f| f.fs_type.as_str()).collect();
+        warnings.push(format!(
+            "{}: several signatures at once ({}): reported as unknown, as blkid does; \
+             wipe the stale one (wipefs) before using this volume",
+            volume_name(vol),
+            names.join(", ")
+        ));
+        return Ok((Content::Unknown { offset: vol.offset }, None));
     }
     let second_end = fs::SECOND_OFFSET + fs::SECOND_LEN as u64;
     let mut zero = head.iter().all(|&b| b == 0);
@@ -201,14 +243,14 @@ fn probe_volume(
         }
         zero &= second.iter().all(|&b| b == 0);
     }
-    Ok((
-        if zero {
-            Content::Empty
-        } else {
-            Content::Unknown { offset: vol.offset }
-        },
-        None,
-    ))
+    if zero {
+        return Ok((Content::Empty, None));
+    }
+    // A PV label that blkid rejects (bad checksum) is worth a word: the VG will lack it.
+    if let Err(e) = crate::format::lvm::find_label(head) {
+        warnings.push(format!("{}: damaged LVM PV label: {e}", volume_name(vol)));
+    }
+    Ok((Content::Unknown { offset: vol.offset }, None))
 }
 
 /// Probe raw disks given as readers (in memory, fuzzing, callers with their own I/O).

@@ -1,0 +1,1 @@
+//! /etc/fstab: parse, resolve-ready entries, and byte-preserving edits.
