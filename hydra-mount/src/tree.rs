@@ -45,7 +45,11 @@ fn content_line(c: &Content) -> String {
 
 fn disk(out: &mut String, d: &Disk) {
     let table = match &d.table {
-        Some(t) => format!("{} {}", t.scheme.blkid_name(), t.id),
+        Some(t) => format!(
+            "{} {}",
+            t.scheme.blkid_name(),
+            t.id.as_deref().unwrap_or("(no id)")
+        ),
         None if !d.image.readable => "contents not scanned".into(),
         None => "no partition table".into(),
     };

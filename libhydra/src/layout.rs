@@ -156,8 +156,9 @@ impl Scheme {
 pub struct PartitionTable {
     /// dos or gpt.
     pub scheme: Scheme,
-    /// blkid's `PTUUID`: GPT disk GUID (lowercase) or the MBR disk signature as 8 hex digits.
-    pub id: String,
+    /// blkid's `PTUUID`: GPT disk GUID (lowercase) or the MBR disk signature as 8 hex
+    /// digits; `None` for an MBR whose signature is 0 (blkid prints no PTUUID then).
+    pub id: Option<String>,
     /// GPT details; `None` for MBR.
     pub gpt: Option<GptInfo>,
     /// MBR flavour seen at LBA 0 next to a GPT (protective or hybrid), or `None`.

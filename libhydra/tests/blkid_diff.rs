@@ -136,12 +136,12 @@ fn diff_fixture(name: &str) -> usize {
         match &d.table {
             Some(t) => {
                 if whole.get("PTTYPE").map(String::as_str) != Some(t.scheme.blkid_name())
-                    || whole.get("PTUUID") != Some(&t.id)
+                    || whole.get("PTUUID") != t.id.as_ref()
                 {
                     errors.push(format!(
                         "{what}: table {} {} != blkid PTTYPE {:?} PTUUID {:?}",
                         t.scheme.blkid_name(),
-                        t.id,
+                        t.id.as_deref().unwrap_or("-"),
                         whole.get("PTTYPE"),
                         whole.get("PTUUID")
                     ));

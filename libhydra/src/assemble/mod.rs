@@ -1,1 +1,2 @@
 //! The guest tree: find the root, resolve fstab, mount in path order, bind /dev /proc /sys /run, tear down, sweep.
+pub mod resolve;

@@ -13,12 +13,15 @@
 //! - a protective MBR with no valid GPT header is an error (libblkid: `PTTYPE=PMBR`);
 //! - MBR partitions reaching past the end of the disk are clipped to it (as the Linux
 //!   kernel does) and ones starting past it dropped, each with a warning (libblkid lists
-//!   them as written); GPT entries ending before they start are skipped;
-//! - the GPT entry array is limited to 1 MiB, the EBR chain to 128 logical partitions.
+//!   them as written); GPT entries ending before they start are skipped (libblkid lists
+//!   them with a wrapped, huge size);
+//! - the GPT entry array is limited to 1 MiB; an EBR chain to 128 logical partitions and
+//!   256 EBRs, and it ends at the first EBR read twice (libblkid re-reads a looping chain
+//!   until 100 EBRs in a row held nothing new: the same partitions, more reads).
 //!
 //! Units: `Partition::offset` and `size` are bytes. blkid prints `PART_ENTRY_OFFSET` and
 //! `PART_ENTRY_SIZE` in 512-byte sectors even on 4096-byte-sector disks (checked on a
-//! `losetup -b 4096` loop device: a GPT partition at 4K-LBA 256 of 4096 4K-sectors is
+//! `losetup -b 4096` loop device: a GPT partition of 4096 4K-sectors at 4K-LBA 256 is
 //! printed `PART_ENTRY_OFFSET=2048`, `PART_ENTRY_SIZE=32768`; the same for dos).
 
 use super::reader::{ReadAt, MAX_READ};
@@ -325,7 +328,7 @@ fn scan_dos(
         sector_size: ss,
         table: Some(PartitionTable {
             scheme: Scheme::Dos,
-            id: m.table_id(),
+            id: (m.disk_signature != 0).then(|| m.table_id()),
             gpt: None,
             mbr_kind: None,
         }),
@@ -335,8 +338,14 @@ fn scan_dos(
 }
 
 /// Follow the EBR chain of the extended partition `[ex_start, ex_start + ex_size)` (in
-/// logical sectors), as libblkid's `parse_dos_extended` does, adding logical partitions
-/// numbered from `next_number`.
+/// logical sectors) as libblkid 2.38's `parse_dos_extended` (and Linux) do, adding logical
+/// partitions numbered from `next_number`. Like libblkid: data entries in slots 1-2 are
+/// taken even when they leave the extended partition (with a warning here), entries in
+/// slots 3-4 only when inside it; a partition starting where a listed one starts is
+/// skipped; a link may go backwards (a chain need not be in disk order). Hydra stops at
+/// the first EBR read twice (libblkid would re-read it until its 100-EBRs-without-data
+/// limit, finding nothing new), after [`MAX_EBRS`] EBRs and after [`MAX_LOGICAL`] logical
+/// partitions.
 #[allow(clippy::too_many_arguments)]
 fn read_ebr_chain(
     disk: &dyn ReadAt,
@@ -361,7 +370,7 @@ fn read_ebr_chain(
     let ex_end = ex_start + ex_size;
     let (mut cur_start, mut cur_size) = (ex_start, ex_size);
     let mut without_data = 0u32;
-    let mut ebrs = 0u32;
+    let mut visited: Vec<u64> = Vec::new();
     loop {
         without_data += 1;
         if without_data > MAX_EBRS_WITHOUT_DATA {
@@ -371,13 +380,20 @@ fn read_ebr_chain(
             ));
             break;
         }
-        ebrs += 1;
-        if ebrs > MAX_EBRS {
+        if visited.contains(&cur_start) {
+            warnings.push(format!(
+                "the EBR chain loops back to the EBR at LBA {cur_start}: it is not followed \
+                 further"
+            ));
+            break;
+        }
+        if visited.len() >= MAX_EBRS as usize {
             warnings.push(format!(
                 "more than {MAX_EBRS} EBRs in the extended partition: the rest is not read"
             ));
             break;
         }
+        visited.push(cur_start);
         let off = cur_start * ssz;
         if off
             .checked_add(mbr::SECTOR_SIZE as u64)
@@ -410,22 +426,24 @@ fn read_ebr_chain(
             let start = u64::from(e.start_lba);
             let len = u64::from(e.sectors);
             let abs = cur_start + start;
-            if abs < ex_start || abs + len > ex_end {
+            let outside = abs < ex_start || abs + len > ex_end;
+            if i >= 2 {
+                // libblkid's extra checks for real data in the 3rd and 4th slots.
+                if start + len > cur_size || outside {
+                    continue;
+                }
+            } else if outside {
                 warnings.push(format!(
                     "the logical partition in slot {} of the EBR at LBA {cur_start} ({len} \
-                     sectors at LBA {abs}) lies outside the extended partition: skipped",
+                     sectors at LBA {abs}) leaves the extended partition (LBA {ex_start}..{ex_end}); \
+                     kept, as libblkid and Linux do",
                     i + 1
                 ));
-                continue;
-            }
-            // libblkid's extra check for data in the 3rd and 4th slots.
-            if i >= 2 && start + len > cur_size {
-                continue;
             }
             if parts.iter().any(|p| p.offset == abs * ssz) {
                 warnings.push(format!(
-                    "the EBR at LBA {cur_start} names a partition at LBA {abs} already seen \
-                     (a looped EBR chain?): skipped"
+                    "the EBR at LBA {cur_start} names a partition at LBA {abs}, where a listed \
+                     one starts: skipped, as libblkid does"
                 ));
                 continue;
             }
@@ -464,24 +482,8 @@ fn read_ebr_chain(
         else {
             break;
         };
-        let next = ex_start + u64::from(link.start_lba);
-        let next_size = u64::from(link.sectors);
-        if next + next_size > ex_end {
-            warnings.push(format!(
-                "the EBR at LBA {cur_start} links to LBA {next} ({next_size} sectors), outside \
-                 the extended partition: the chain ends there"
-            ));
-            break;
-        }
-        if next <= cur_start {
-            warnings.push(format!(
-                "the EBR at LBA {cur_start} links back to LBA {next} (a looped chain): the \
-                 chain ends there"
-            ));
-            break;
-        }
-        cur_start = next;
-        cur_size = next_size;
+        cur_start = ex_start + u64::from(link.start_lba);
+        cur_size = u64::from(link.sectors);
     }
     Ok(())
 }
@@ -776,7 +778,7 @@ fn scan_gpt(
         sector_size: ss,
         table: Some(PartitionTable {
             scheme: Scheme::Gpt,
-            id: h.disk_guid_string(),
+            id: Some(h.disk_guid_string()),
             gpt: Some(GptInfo {
                 used,
                 primary_valid,
@@ -975,7 +977,7 @@ mod tests {
             assert!(s.warnings.is_empty(), "{:?}", s.warnings);
             let t = s.table.unwrap();
             assert_eq!(t.scheme, Scheme::Gpt);
-            assert_eq!(t.id, "5e6b1b2a-3c4d-4e5f-8a9b-0c1d2e3f4a5b");
+            assert_eq!(t.id.as_deref(), Some("5e6b1b2a-3c4d-4e5f-8a9b-0c1d2e3f4a5b"));
             assert_eq!(t.mbr_kind, Some(MbrKind::Protective));
             assert_eq!(
                 t.gpt,
@@ -1036,7 +1038,7 @@ mod tests {
             assert_eq!(s.sector_size, 4096);
             assert!(s.warnings.is_empty(), "{:?}", s.warnings);
             let t = s.table.unwrap();
-            assert_eq!(t.id, "9a8b7c6d-5e4f-4a3b-9c2d-1e0f0a0b0c0d");
+            assert_eq!(t.id.as_deref(), Some("9a8b7c6d-5e4f-4a3b-9c2d-1e0f0a0b0c0d"));
             let g = t.gpt.unwrap();
             assert_eq!((g.first_usable_lba, g.last_usable_lba), (6, 16378));
             assert!(g.primary_valid && g.backup_valid);
@@ -1095,7 +1097,7 @@ mod tests {
         let s = scan(&d, None).unwrap();
         let t = s.table.unwrap();
         assert_eq!(t.mbr_kind, Some(MbrKind::Hybrid));
-        assert_eq!(t.id, "0badc0de-1111-4222-8333-444455556666");
+        assert_eq!(t.id.as_deref(), Some("0badc0de-1111-4222-8333-444455556666"));
         assert_eq!(s.warnings.len(), 1);
         assert!(s.warnings[0].contains("hybrid MBR"), "{:?}", s.warnings);
         assert_blkid(
@@ -1148,7 +1150,7 @@ mod tests {
         assert_eq!(s.sector_size, 512);
         let t = s.table.unwrap();
         assert_eq!(t.scheme, Scheme::Dos);
-        assert_eq!(t.id, "1a2b3c4d");
+        assert_eq!(t.id.as_deref(), Some("1a2b3c4d"));
         assert_eq!((t.gpt, t.mbr_kind), (None, None));
         assert_blkid(
             &s.partitions,
@@ -1191,7 +1193,7 @@ mod tests {
         let s = scan(&d, Some(4096)).unwrap();
         assert!(s.warnings.is_empty(), "{:?}", s.warnings);
         assert_eq!(s.sector_size, 4096);
-        assert_eq!(s.table.unwrap().id, "cafef00d");
+        assert_eq!(s.table.unwrap().id.as_deref(), Some("cafef00d"));
         // The extended partition (no loop device was made for it) from `sfdisk -d`:
         // start=2304, size=14080 4K sectors.
         assert_blkid(
@@ -1419,34 +1421,57 @@ mod tests {
 
     #[test]
     fn looped_ebr_chain_stops_with_a_warning() {
+        // Expected partitions checked with `partx -g` (libblkid 2.38.1) on the same bytes.
         let mbr = sector(0xabcd, &[(0, 0, 0x05, 2048, 100_000)]);
-        // EBR 1 links to ex+1000; EBR 2 links to ex+1000 again (itself).
-        let ebr1 = sector(0, &[(0, 0, 0x83, 63, 100), (1, 0, 0x05, 1000, 500)]);
-        let ebr2 = sector(0, &[(0, 0, 0x83, 63, 100), (1, 0, 0x05, 1000, 500)]);
+        let logical = |link: u32| sector(0, &[(0, 0, 0x83, 63, 100), (1, 0, 0x05, link, 500)]);
+        let starts = |s: &TableScan| -> Vec<(u32, u64)> {
+            s.partitions
+                .iter()
+                .map(|p| (p.number, p.offset / 512))
+                .collect()
+        };
+        // EBR 2 links to itself.
         let d = disk(
             MIB64,
-            &[(0, &mbr), (2048 * 512, &ebr1), (3048 * 512, &ebr2)],
+            &[
+                (0, &mbr),
+                (2048 * 512, &logical(1000)),
+                (3048 * 512, &logical(1000)),
+            ],
         );
         let (s, (reads, _, _)) = scan_counted(d, None);
-        let numbers: Vec<u32> = s.partitions.iter().map(|p| p.number).collect();
-        assert_eq!(numbers, [1, 5, 6]);
-        assert_eq!(s.partitions[2].offset, (3048 + 63) * 512);
+        assert_eq!(starts(&s), [(1, 2048), (5, 2111), (6, 3111)]);
         assert_eq!(s.partitions[2].uuid.as_deref(), Some("0000abcd-06"));
-        assert!(
-            s.warnings.iter().any(|w| w.contains("looped")),
-            "{:?}",
-            s.warnings
-        );
+        assert_eq!(s.warnings.len(), 1);
+        assert!(s.warnings[0].contains("loops back"), "{:?}", s.warnings);
         assert_eq!(reads, 2);
-        // A link back to the first EBR.
-        let ebr2 = sector(0, &[(0, 0, 0x83, 63, 100), (1, 0, 0x05, 0x10, 500)]);
+        // 2048 -> 3048 -> 4048 -> 3048: partx -g lists 5, 6, 7.
         let d = disk(
             MIB64,
-            &[(0, &mbr), (2048 * 512, &ebr1), (3048 * 512, &ebr2)],
+            &[
+                (0, &mbr),
+                (2048 * 512, &logical(1000)),
+                (3048 * 512, &logical(2000)),
+                (4048 * 512, &logical(1000)),
+            ],
         );
         let s = scan(&d, None).unwrap();
-        assert_eq!(s.partitions.len(), 3);
-        assert!(s.warnings.iter().any(|w| w.contains("looped")));
+        assert_eq!(starts(&s), [(1, 2048), (5, 2111), (6, 3111), (7, 4111)]);
+        assert!(s.warnings[0].contains("loops back"));
+        // A chain out of disk order is no loop: 2048 -> 5048 -> 3048 (partx -g: 5, 6, 7).
+        let last = sector(0, &[(0, 0, 0x83, 63, 100)]);
+        let d = disk(
+            MIB64,
+            &[
+                (0, &mbr),
+                (2048 * 512, &logical(3000)),
+                (5048 * 512, &logical(1000)),
+                (3048 * 512, &last),
+            ],
+        );
+        let s = scan(&d, None).unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert_eq!(starts(&s), [(1, 2048), (5, 2111), (6, 5111), (7, 3111)]);
     }
 
     #[test]
@@ -1470,17 +1495,29 @@ mod tests {
 
     #[test]
     fn ebr_entries_outside_the_extended_partition() {
+        // Checked with `partx -g`: 1, 2 and 5 (the slot-3 entry outside is dropped).
         let mbr = sector(0, &[(0, 0, 0x05, 2048, 1000), (1, 0, 0x83, 4000, 100)]);
-        let ebr1 = sector(0, &[(0, 0, 0x83, 2000, 100), (1, 0, 0x05, 500, 5000)]);
+        let ebr1 = sector(
+            0,
+            &[
+                (0, 0, 0x83, 2000, 100),
+                (2, 0, 0x83, 3000, 10),
+                (1, 0, 0x05, 500, 5000),
+            ],
+        );
         let d = disk(MIB64, &[(0, &mbr), (2048 * 512, &ebr1)]);
         let s = scan(&d, None).unwrap();
-        assert_eq!(s.partitions.len(), 2);
-        assert!(s.partitions.iter().all(|p| p.uuid.is_none()));
-        assert!(s
-            .warnings
+        let starts: Vec<(u32, u64)> = s
+            .partitions
             .iter()
-            .any(|w| w.contains("outside the extended")));
-        assert_eq!(s.warnings.len(), 2);
+            .map(|p| (p.number, p.offset / 512))
+            .collect();
+        assert_eq!(starts, [(1, 2048), (2, 4000), (5, 4048)]);
+        assert!(s.partitions.iter().all(|p| p.uuid.is_none()));
+        assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
+        assert!(s.warnings[0].contains("leaves the extended partition"));
+        // The link leads to LBA 2548, which holds no EBR.
+        assert!(s.warnings[1].contains("no 0x55AA"));
     }
 
     #[test]

@@ -42,7 +42,7 @@ fn mbr_disk_with_real_superblocks() {
         .unwrap();
     let d = &l.disks[0];
     assert_eq!(d.table.as_ref().unwrap().scheme, Scheme::Dos);
-    assert_eq!(d.table.as_ref().unwrap().id, "12345678");
+    assert_eq!(d.table.as_ref().unwrap().id.as_deref(), Some("12345678"));
     let types: Vec<Option<&str>> = d
         .partitions
         .iter()
