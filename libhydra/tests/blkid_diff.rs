@@ -40,12 +40,30 @@ const IGNORED_KEYS: &[(&str, &str)] = &[
     ),
     ("PTUUID", "compared separately for the disk"),
     ("SUBSYSTEM", "LUKS2 subsystem, empty in fixtures"),
-    ("SYSTEM_ID", "iso9660 descriptor text, not used by hydration"),
-    ("VOLUME_SET_ID", "iso9660 descriptor text, not used by hydration"),
-    ("PUBLISHER_ID", "iso9660 descriptor text, not used by hydration"),
-    ("DATA_PREPARER_ID", "iso9660 descriptor text, not used by hydration"),
-    ("APPLICATION_ID", "iso9660 descriptor text, not used by hydration"),
-    ("BOOT_SYSTEM_ID", "iso9660 descriptor text, not used by hydration"),
+    (
+        "SYSTEM_ID",
+        "iso9660 descriptor text, not used by hydration",
+    ),
+    (
+        "VOLUME_SET_ID",
+        "iso9660 descriptor text, not used by hydration",
+    ),
+    (
+        "PUBLISHER_ID",
+        "iso9660 descriptor text, not used by hydration",
+    ),
+    (
+        "DATA_PREPARER_ID",
+        "iso9660 descriptor text, not used by hydration",
+    ),
+    (
+        "APPLICATION_ID",
+        "iso9660 descriptor text, not used by hydration",
+    ),
+    (
+        "BOOT_SYSTEM_ID",
+        "iso9660 descriptor text, not used by hydration",
+    ),
 ];
 
 fn content_map(c: &Content) -> BTreeMap<String, String> {

@@ -133,8 +133,8 @@ fn probe_disk(index: usize, path: &Path, opened: &OpenedDisk) -> Result<(Disk, V
             offset: 0,
             size: d.size,
         };
-        let (content, pv) = probe_volume(reader, &whole, Some(&head), &mut d.warnings)
-            .map_err(fmt_err)?;
+        let (content, pv) =
+            probe_volume(reader, &whole, Some(&head), &mut d.warnings).map_err(fmt_err)?;
         d.content = Some(content);
         pvs.extend(pv);
     } else {
@@ -216,9 +216,16 @@ fn probe_volume(
             None
         };
         if let Some(pv) = &pv {
-            warnings.extend(pv.warnings.iter().map(|w| format!("{}: {w}", volume_name(vol))));
+            warnings.extend(
+                pv.warnings
+                    .iter()
+                    .map(|w| format!("{}: {w}", volume_name(vol))),
+            );
             if let Some(e) = &pv.metadata_error {
-                warnings.push(format!("{}: LVM metadata unreadable: {e}", volume_name(vol)));
+                warnings.push(format!(
+                    "{}: LVM metadata unreadable: {e}",
+                    volume_name(vol)
+                ));
             }
         }
         return Ok((Content::Filesystem(info), pv));
@@ -267,7 +274,7 @@ pub fn probe_readers(disks: Vec<(PathBuf, Box<dyn ReadAt>)>) -> Result<Layout> {
                     length: size,
                     file: Some(path.clone()),
                     file_offset: 0,
-                    read_only: true,
+                    read_only: false,
                 }],
                 note: None,
             };

@@ -977,7 +977,10 @@ mod tests {
             assert!(s.warnings.is_empty(), "{:?}", s.warnings);
             let t = s.table.unwrap();
             assert_eq!(t.scheme, Scheme::Gpt);
-            assert_eq!(t.id.as_deref(), Some("5e6b1b2a-3c4d-4e5f-8a9b-0c1d2e3f4a5b"));
+            assert_eq!(
+                t.id.as_deref(),
+                Some("5e6b1b2a-3c4d-4e5f-8a9b-0c1d2e3f4a5b")
+            );
             assert_eq!(t.mbr_kind, Some(MbrKind::Protective));
             assert_eq!(
                 t.gpt,
@@ -1038,7 +1041,10 @@ mod tests {
             assert_eq!(s.sector_size, 4096);
             assert!(s.warnings.is_empty(), "{:?}", s.warnings);
             let t = s.table.unwrap();
-            assert_eq!(t.id.as_deref(), Some("9a8b7c6d-5e4f-4a3b-9c2d-1e0f0a0b0c0d"));
+            assert_eq!(
+                t.id.as_deref(),
+                Some("9a8b7c6d-5e4f-4a3b-9c2d-1e0f0a0b0c0d")
+            );
             let g = t.gpt.unwrap();
             assert_eq!((g.first_usable_lba, g.last_usable_lba), (6, 16378));
             assert!(g.primary_valid && g.backup_valid);
@@ -1097,7 +1103,10 @@ mod tests {
         let s = scan(&d, None).unwrap();
         let t = s.table.unwrap();
         assert_eq!(t.mbr_kind, Some(MbrKind::Hybrid));
-        assert_eq!(t.id.as_deref(), Some("0badc0de-1111-4222-8333-444455556666"));
+        assert_eq!(
+            t.id.as_deref(),
+            Some("0badc0de-1111-4222-8333-444455556666")
+        );
         assert_eq!(s.warnings.len(), 1);
         assert!(s.warnings[0].contains("hybrid MBR"), "{:?}", s.warnings);
         assert_blkid(

@@ -38,8 +38,11 @@ fn probe_mem(d: Vec<u8>) -> crate::Result<crate::Layout> {
 
 #[test]
 fn mbr_disk_with_real_superblocks() {
-    let l = probe_mem(mbr_disk(&[(0x83, 1, 4), (0x83, 5, 4), (0x83, 9, 4)], &[EXT4, XFS, &[]]))
-        .unwrap();
+    let l = probe_mem(mbr_disk(
+        &[(0x83, 1, 4), (0x83, 5, 4), (0x83, 9, 4)],
+        &[EXT4, XFS, &[]],
+    ))
+    .unwrap();
     let d = &l.disks[0];
     assert_eq!(d.table.as_ref().unwrap().scheme, Scheme::Dos);
     assert_eq!(d.table.as_ref().unwrap().id.as_deref(), Some("12345678"));
@@ -56,13 +59,13 @@ fn mbr_disk_with_real_superblocks() {
 
 #[test]
 fn random_bytes_are_unknown_never_guessed() {
-    let junk: Vec<u8> = (0..8192u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let junk: Vec<u8> = (0..8192u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     let l = probe_mem(mbr_disk(&[(0x83, 1, 4)], &[&junk])).unwrap();
     assert_eq!(
         l.disks[0].partitions[0].content,
-        Content::Unknown {
-            offset: MIB as u64
-        }
+        Content::Unknown { offset: MIB as u64 }
     );
 }
 
@@ -71,7 +74,9 @@ fn corrupt_pv_label_is_a_warning_naming_the_partition() {
     let mut bad = LVM.to_vec();
     // The label lives in one of sectors 0-3: flip a byte of its pv_header (after the
     // 32-byte label header), so the label CRC no longer matches.
-    let sector = (0..4).find(|s| &bad[s * 512..s * 512 + 8] == b"LABELONE").unwrap();
+    let sector = (0..4)
+        .find(|s| &bad[s * 512..s * 512 + 8] == b"LABELONE")
+        .unwrap();
     bad[sector * 512 + 40] ^= 0xff;
     let l = probe_mem(mbr_disk(&[(0x8e, 1, 8), (0x83, 9, 4)], &[&bad, EXT4])).unwrap();
     let d = &l.disks[0];
@@ -79,7 +84,10 @@ fn corrupt_pv_label_is_a_warning_naming_the_partition() {
     assert_eq!(d.partitions[1].content.fs().unwrap().fs_type, "ext4");
     assert!(l.volume_groups.is_empty());
     // Like blkid, a label whose checksum fails is no PV: the volume is unknown...
-    assert_eq!(d.partitions[0].content, Content::Unknown { offset: MIB as u64 });
+    assert_eq!(
+        d.partitions[0].content,
+        Content::Unknown { offset: MIB as u64 }
+    );
     // ...and the user is told why, naming the partition.
     assert!(
         d.warnings
@@ -96,7 +104,10 @@ fn several_signatures_are_unknown_with_a_warning() {
     let mut v = ISO.to_vec();
     v[..4096].copy_from_slice(&EXT4[..4096]);
     let all = crate::format::fs::identify_head_all(&v, 4 * MIB as u64, 0);
-    assert!(all.len() > 1, "the sample really holds two signatures: {all:?}");
+    assert!(
+        all.len() > 1,
+        "the sample really holds two signatures: {all:?}"
+    );
     let l = probe_mem(mbr_disk(&[(0x83, 1, 4)], &[&v])).unwrap();
     let d = &l.disks[0];
     assert!(matches!(d.partitions[0].content, Content::Unknown { .. }));
