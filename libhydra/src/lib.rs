@@ -12,6 +12,7 @@ pub mod error;
 pub mod exec;
 pub mod format;
 pub mod guest;
+pub mod inspect;
 pub mod layout;
 pub mod probe;
 

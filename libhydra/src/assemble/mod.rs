@@ -1,2 +1,5 @@
 //! The guest tree: find the root, resolve fstab, mount in path order, bind /dev /proc /sys /run, tear down, sweep.
+pub mod mount;
 pub mod resolve;
+pub mod sweep;
+pub mod teardown;

@@ -1,0 +1,1 @@
+//! Inspection of a mounted guest tree: OS, version, kernels, bootloader, firmware (read-only).
