@@ -1,5 +1,6 @@
 //! hydra-mount: look at a VM's disks (probe) and, later, mount its guest tree for inspection.
 
+mod session;
 mod tree;
 
 use anyhow::{Context, Result};
@@ -27,6 +28,51 @@ enum Cmd {
         /// Disk images (raw, VHD, VMDK descriptors, qcow2, ...) or block devices, in guest order.
         #[arg(required = true)]
         disks: Vec<PathBuf>,
+    },
+    /// Find the guest OS: roots, mountpoints and how each fstab entry resolves.
+    /// Attaches and mounts read-only in a private directory, writes nothing, tears down.
+    Inspect {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Pick a root when there are several (`disk0p2`, `vg/lv`, or a filesystem UUID).
+        #[arg(long)]
+        root: Option<String>,
+        /// The guest's disks, in guest order.
+        #[arg(required = true)]
+        disks: Vec<PathBuf>,
+    },
+    /// Assemble the guest tree at MOUNTPOINT and leave it mounted (read-only unless
+    /// --rw). Take it apart with `hydra-mount umount MOUNTPOINT`.
+    Mount {
+        /// Attach and mount read-write.
+        #[arg(long)]
+        rw: bool,
+        /// Pick a root when there are several (`disk0p2`, `vg/lv`, or a filesystem UUID).
+        #[arg(long)]
+        root: Option<String>,
+        /// Also give the tree its own /dev (with /dev/disk/by-uuid links) and
+        /// bind /proc, /sys, /run, so that `chroot MOUNTPOINT` works.
+        #[arg(long)]
+        chroot: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The guest's disks, in guest order, then the mountpoint.
+        #[arg(required = true, num_args = 2..)]
+        args: Vec<PathBuf>,
+    },
+    /// Take apart a tree made by `hydra-mount mount`: unmount, unmap, detach.
+    Umount {
+        /// The mountpoint given to `hydra-mount mount`.
+        mountpoint: PathBuf,
+    },
+    /// Remove what killed sessions left behind (mounts, LV maps, loop devices,
+    /// daemons), from their session markers; touch nothing else.
+    Sweep {
+        /// Only say what would be done.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -80,5 +126,18 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Inspect { json, root, disks } => session::inspect(&disks, root, json),
+        Cmd::Mount {
+            rw,
+            root,
+            chroot,
+            json,
+            mut args,
+        } => {
+            let mountpoint = args.pop().expect("clap requires two arguments");
+            session::mount(&args, &mountpoint, rw, root, chroot, json)
+        }
+        Cmd::Umount { mountpoint } => session::umount(&mountpoint),
+        Cmd::Sweep { dry_run } => session::sweep(dry_run),
     }
 }

@@ -24,6 +24,10 @@ fn linear_lvs_map_to_the_right_bytes() {
         runtime_dir: runtime.path().to_path_buf(),
     };
     let attached = attach_disks(&layout.disks, &opts).expect("attach");
+    let devices: std::collections::BTreeMap<usize, PathBuf> = attached
+        .iter()
+        .map(|d| (d.index(), d.device().to_path_buf()))
+        .collect();
     let mut mapped_multi = 0;
     let mut found_fs = 0;
     let mut refused = 0;
@@ -31,12 +35,12 @@ fn linear_lvs_map_to_the_right_bytes() {
         for lv in &vg.lvs {
             let Ok(pieces) = plan_lv(vg, lv) else {
                 // Striped LVs need device-mapper: the error names the LV.
-                let e = map_lv(vg, lv, &attached, runtime.path(), true).unwrap_err();
+                let e = map_lv(vg, lv, &devices, runtime.path(), true).unwrap_err();
                 assert!(e.to_string().contains(&lv.name), "{e}");
                 refused += 1;
                 continue;
             };
-            let m = map_lv(vg, lv, &attached, runtime.path(), true).expect("map");
+            let m = map_lv(vg, lv, &devices, runtime.path(), true).expect("map");
             mapped_multi += usize::from(pieces.len() > 1);
             let dev = std::fs::File::open(m.device()).unwrap();
             // Each piece's first and last 64 KiB equal the raw disk's bytes there.

@@ -8,14 +8,15 @@
 //!    mounts below it) are unmounted deepest path first, with the same
 //!    `EBUSY` retries as [`MountGuard::close`](super::mount::MountGuard::close)
 //!    and never with `MNT_DETACH`;
-//! 2. its recorded daemons still alive with the recorded start time and
-//!    command line get SIGTERM (SIGKILL after a timeout); a daemon whose
-//!    mount could not be unmounted is left running (killing it would leave a
-//!    dead mount);
-//! 3. its recorded loop devices are detached (`LOOP_CLR_FD`) only when
-//!    `/sys/block/loopN/loop/backing_file` is still the recorded file and no
-//!    mount uses the device or its partitions;
-//! 4. when all of that succeeded, `session.json` is removed and the session
+//! 2. then, resource by resource, last made first: its recorded loop devices are
+//!    detached (`LOOP_CLR_FD`) only when `/sys/block/loopN/loop/backing_file` is
+//!    still the recorded file and no mount uses the device or its partitions;
+//!    then its recorded daemons still alive with the recorded start time and
+//!    command line get SIGTERM (SIGKILL after a timeout). A qemu-storage-daemon
+//!    thus outlives the loop device on its export, and an LV's loop device goes
+//!    before the disk it lies on; a daemon whose mount could not be unmounted is
+//!    left running (killing it would leave a dead mount);
+//! 3. when all of that succeeded, `session.json` is removed and the session
 //!    directory is `rmdir`ed (never a recursive delete).
 //!
 //! Live sessions are left alone. Mounts under a tree root (the default
@@ -53,6 +54,9 @@ pub struct SweepOptions {
     pub dry_run: bool,
     /// `EBUSY` retries per unmount.
     pub umount: UmountPolicy,
+    /// Release only the session(s) whose tree root is this (`hydra-mount umount`),
+    /// persistent or not; `None` sweeps every dead, non-persistent session.
+    pub release: Option<PathBuf>,
     /// How long a daemon gets after SIGTERM before SIGKILL.
     pub daemon_timeout: Duration,
 }
@@ -65,6 +69,7 @@ impl Default for SweepOptions {
             staging_dir: PathBuf::from(DEFAULT_FUSE_STAGING_DIR),
             dry_run: false,
             umount: UmountPolicy::default(),
+            release: None,
             daemon_timeout: Duration::from_secs(5),
         }
     }
@@ -238,7 +243,23 @@ pub fn sweep_with(opts: &SweepOptions) -> SweepReport {
             claimed.insert(found.id);
         }
     }
+    let release = opts
+        .release
+        .as_ref()
+        .map(|r| fs::canonicalize(r).unwrap_or(r.clone()));
     for (dir, m) in &markers {
+        let root = m
+            .tree_root
+            .as_ref()
+            .map(|r| fs::canonicalize(r).unwrap_or(r.clone()));
+        match &release {
+            Some(r) if root.as_ref() != Some(r) => continue,
+            None if m.persistent => {
+                report.live_sessions.push(m.id.clone());
+                continue;
+            }
+            _ => {}
+        }
         if m.owner.alive() {
             report.live_sessions.push(m.id.clone());
             continue;
@@ -415,8 +436,52 @@ fn sweep_session(
         }
     }
 
-    // 2. Daemons.
-    for entry in &m.resources {
+    // 2. Per resource, last made first: its loop devices, then its daemons. A
+    // qemu-storage-daemon must outlive the loop device bound to its export, and an
+    // LV mapped over a disk's loop device goes before that disk. (Loop checks see
+    // the mounts as they are after step 1; in a dry run, as if it were done.)
+    let planned: HashSet<u64> = todo.iter().map(|(_, m)| m.id).collect();
+    let now: Vec<MountInfo> = if opts.dry_run {
+        infos
+            .iter()
+            .filter(|m| !planned.contains(&m.id))
+            .cloned()
+            .collect()
+    } else {
+        read_mountinfo().unwrap_or_else(|_| infos.to_vec())
+    };
+    for entry in m.resources.iter().rev() {
+        for item in &entry.items {
+            let MarkerItem::Loop {
+                device,
+                backing_file,
+            } = item
+            else {
+                continue;
+            };
+            match check_loop(device, backing_file, &now) {
+                Err(reason) => s.actions.push(SweepAction::Skipped {
+                    item: format!("loop {}", device.display()),
+                    reason,
+                }),
+                Ok(LoopState::InUse(why)) => s
+                    .failures
+                    .push(format!("loop {} not detached: {why}", device.display())),
+                Ok(LoopState::Ours) if opts.dry_run => s.actions.push(SweepAction::Detached {
+                    device: device.clone(),
+                    backing_file: backing_file.clone(),
+                }),
+                Ok(LoopState::Ours) => match detach_loop(device, backing_file) {
+                    Ok(()) => s.actions.push(SweepAction::Detached {
+                        device: device.clone(),
+                        backing_file: backing_file.clone(),
+                    }),
+                    Err(e) => s
+                        .failures
+                        .push(format!("loop {}: detach: {e}", device.display())),
+                },
+            }
+        }
         for item in &entry.items {
             let MarkerItem::Daemon {
                 pid,
@@ -461,52 +526,7 @@ fn sweep_session(
         }
     }
 
-    // 3. Loop devices (in a dry run, as if the planned unmounts were done).
-    let planned: HashSet<u64> = todo.iter().map(|(_, m)| m.id).collect();
-    let now: Vec<MountInfo> = if opts.dry_run {
-        infos
-            .iter()
-            .filter(|m| !planned.contains(&m.id))
-            .cloned()
-            .collect()
-    } else {
-        read_mountinfo().unwrap_or_else(|_| infos.to_vec())
-    };
-    for entry in &m.resources {
-        for item in &entry.items {
-            let MarkerItem::Loop {
-                device,
-                backing_file,
-            } = item
-            else {
-                continue;
-            };
-            match check_loop(device, backing_file, &now) {
-                Err(reason) => s.actions.push(SweepAction::Skipped {
-                    item: format!("loop {}", device.display()),
-                    reason,
-                }),
-                Ok(LoopState::InUse(why)) => s
-                    .failures
-                    .push(format!("loop {} not detached: {why}", device.display())),
-                Ok(LoopState::Ours) if opts.dry_run => s.actions.push(SweepAction::Detached {
-                    device: device.clone(),
-                    backing_file: backing_file.clone(),
-                }),
-                Ok(LoopState::Ours) => match detach_loop(device, backing_file) {
-                    Ok(()) => s.actions.push(SweepAction::Detached {
-                        device: device.clone(),
-                        backing_file: backing_file.clone(),
-                    }),
-                    Err(e) => s
-                        .failures
-                        .push(format!("loop {}: detach: {e}", device.display())),
-                },
-            }
-        }
-    }
-
-    // 4. The session directory.
+    // 3. The session directory.
     if s.failures.is_empty() {
         if opts.dry_run {
             s.actions.push(SweepAction::RemovedSession {
@@ -514,6 +534,7 @@ fn sweep_session(
             });
         } else {
             let _ = fs::remove_file(dir.join(MARKER_TMP));
+            remove_runtime_files(dir);
             match fs::remove_file(dir.join(MARKER_FILE)).and_then(|_| fs::remove_dir(dir)) {
                 Ok(()) => s.actions.push(SweepAction::RemovedSession {
                     dir: dir.to_path_buf(),
@@ -525,6 +546,33 @@ fn sweep_session(
         }
     }
     s
+}
+
+/// Remove what a killed session's daemons left in its directory: plain files
+/// (export files, pid files, logs, LV descriptors) that are not mountpoints, and
+/// empty directories (the probe mountpoint). Never recursive, never a mountpoint.
+fn remove_runtime_files(dir: &Path) {
+    let mounted: HashSet<PathBuf> = read_mountinfo()
+        .map(|v| v.into_iter().map(|m| m.mount_point).collect())
+        .unwrap_or_default();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if mounted.contains(&p) || p.file_name().is_some_and(|n| n == MARKER_FILE) {
+            continue;
+        }
+        match e.file_type() {
+            Ok(t) if t.is_file() => {
+                let _ = fs::remove_file(&p);
+            }
+            Ok(t) if t.is_dir() => {
+                let _ = fs::remove_dir(&p);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Depth of mount `id` in the mount tree.

@@ -182,6 +182,10 @@ pub struct MarkerFile {
     pub tree_root: Option<PathBuf>,
     /// The live resources, in push order.
     pub resources: Vec<MarkerEntry>,
+    /// Left in place on purpose (`hydra-mount mount`): a plain sweep leaves it
+    /// alone; only a release of its tree root (`hydra-mount umount`) undoes it.
+    #[serde(default)]
+    pub persistent: bool,
 }
 
 impl MarkerFile {
@@ -238,6 +242,7 @@ impl SessionMarker {
                     created_unix,
                     tree_root: tree_root.map(Path::to_path_buf),
                     resources: Vec::new(),
+                    persistent: false,
                 },
             };
             if let Err(e) = m.write() {
@@ -291,6 +296,12 @@ impl SessionMarker {
         if self.state.resources.len() == before {
             return Ok(());
         }
+        self.write()
+    }
+
+    /// Mark the session as left in place on purpose (see [`MarkerFile::persistent`]).
+    pub fn set_persistent(&mut self) -> io::Result<()> {
+        self.state.persistent = true;
         self.write()
     }
 
@@ -523,6 +534,28 @@ impl TeardownStack {
         } else {
             Err(TeardownError { failures, total })
         }
+    }
+}
+
+impl TeardownStack {
+    /// Leave every resource in place on purpose (`hydra-mount mount`): the marker
+    /// is kept, flagged persistent, and the guards are forgotten without closing.
+    /// Returns the marker's path; `sweep::release` of the tree root undoes it.
+    pub fn persist(mut self) -> io::Result<PathBuf> {
+        let Some(mut marker) = self.marker.take() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a session without a marker cannot be left in place",
+            ));
+        };
+        marker.set_persistent()?;
+        let path = marker.path();
+        for e in self.entries.drain(..) {
+            // Forget, do not close: the mounts, loops and daemons stay.
+            std::mem::forget(e);
+        }
+        std::mem::forget(marker);
+        Ok(path)
     }
 }
 

@@ -13,8 +13,9 @@
 
 use super::fuse_export::{ExportOptions, QsdExport};
 use super::loopdev::{LoopDevice, LoopOptions};
-use super::{AttachError, AttachedDisk};
+use super::AttachError;
 use crate::layout::{ImageFormat, LogicalVolume, SegmentArea, SegmentKind, VolumeGroup};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -166,6 +167,11 @@ impl MappedLv {
         format!("{}/{}", self.vg, self.lv)
     }
 
+    /// The loop device and the qemu-storage-daemon behind it, for session markers.
+    pub fn parts(&self) -> (Option<&LoopDevice>, Option<&QsdExport>) {
+        (self.loop_dev.as_ref(), self.export.as_ref())
+    }
+
     /// Unmap: the loop device, then the export, then the descriptor file.
     pub fn close(mut self) -> Result<(), AttachError> {
         self.close_inner()
@@ -198,12 +204,13 @@ impl Drop for MappedLv {
     }
 }
 
-/// Map `lv` of `vg` onto the attached `disks` (indexed by layout disk index).
-/// `runtime_dir` holds the descriptor and export of a multi-segment LV.
+/// Map `lv` of `vg` onto the attached disks: `disk_devices` maps a layout disk index
+/// to its block device (see [`super::AttachedDisk::device`]). `runtime_dir` holds the
+/// descriptor and export of a multi-segment LV.
 pub fn map_lv(
     vg: &VolumeGroup,
     lv: &LogicalVolume,
-    disks: &[AttachedDisk],
+    disk_devices: &BTreeMap<usize, PathBuf>,
     runtime_dir: &Path,
     read_only: bool,
 ) -> Result<MappedLv, AttachError> {
@@ -212,10 +219,9 @@ pub fn map_lv(
         what: e.why,
     })?;
     let device_of = |disk: usize| -> Result<PathBuf, AttachError> {
-        disks
-            .iter()
-            .find(|d| d.index() == disk)
-            .map(|d| d.device().to_path_buf())
+        disk_devices
+            .get(&disk)
+            .cloned()
             .ok_or_else(|| AttachError::Invalid {
                 object: PathBuf::from(format!("/dev/{}/{}", vg.name, lv.name)),
                 what: format!("disk {disk} holding part of it is not attached"),

@@ -1,0 +1,201 @@
+//! The commands that attach and mount: inspect, mount, umount, sweep.
+
+use anyhow::{bail, Context, Result};
+use libhydra::assemble::sweep::{sweep_with, SweepOptions};
+use libhydra::assemble::teardown::install_signal_handlers;
+use libhydra::assemble::tree::{assemble, AssembleOptions, GuestTree};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// What `inspect` reports.
+#[derive(Serialize)]
+struct InspectReport<'a> {
+    kind: &'a str,
+    root: Option<&'a libhydra::assemble::tree::Candidate>,
+    os: Option<String>,
+    candidates: &'a [libhydra::assemble::tree::Candidate],
+    mounts: &'a [libhydra::assemble::tree::TreeMount],
+    fstab: &'a [libhydra::assemble::tree::FstabOutcome],
+    warnings: &'a [String],
+}
+
+fn os_name(tree: &GuestTree) -> Option<String> {
+    let g = tree.guest().ok()?;
+    for f in ["etc/os-release", "usr/lib/os-release"] {
+        if let Ok(text) = g.read_to_string(f) {
+            let pretty = text.lines().find_map(|l| l.strip_prefix("PRETTY_NAME="));
+            if let Some(p) = pretty {
+                return Some(p.trim_matches(['"', '\'']).to_string());
+            }
+        }
+    }
+    for f in [
+        "etc/redhat-release",
+        "etc/SuSE-release",
+        "etc/debian_version",
+    ] {
+        if let Ok(text) = g.read_to_string(f) {
+            return text.lines().next().map(str::to_string);
+        }
+    }
+    (tree.kind == "windows").then(|| "Windows".to_string())
+}
+
+fn print_tree(tree: &GuestTree, os: &Option<String>) {
+    if let Some(r) = &tree.root {
+        println!(
+            "root: {} ({} {}){}",
+            r.volume,
+            r.fs.fs_type,
+            r.fs.uuid.as_deref().unwrap_or("-"),
+            os.as_ref().map(|o| format!(": {o}")).unwrap_or_default()
+        );
+    }
+    println!("candidates:");
+    for c in &tree.candidates {
+        println!(
+            "  {:<16} {:<8} {:<28} {}",
+            c.volume,
+            c.fs.fs_type,
+            c.role,
+            c.device.display()
+        );
+    }
+    if !tree.mounts.is_empty() {
+        println!("mounts:");
+        for m in &tree.mounts {
+            println!(
+                "  {:<16} {:<16} {:<8} {}",
+                m.mountpoint,
+                m.volume,
+                m.fs_type,
+                m.device.display()
+            );
+        }
+    }
+    if !tree.fstab.is_empty() {
+        println!("fstab:");
+        for f in &tree.fstab {
+            println!(
+                "  line {:>3}: {} {} {} -> {}: {}",
+                f.line,
+                f.spec,
+                f.target,
+                f.vfstype,
+                f.volume.as_deref().unwrap_or("-"),
+                f.outcome
+            );
+        }
+    }
+    for w in &tree.warnings {
+        println!("warning: {w}");
+    }
+}
+
+fn report(tree: &GuestTree, json: bool) -> Result<()> {
+    let os = os_name(tree);
+    if json {
+        let r = InspectReport {
+            kind: &tree.kind,
+            root: tree.root.as_ref(),
+            os,
+            candidates: &tree.candidates,
+            mounts: &tree.mounts,
+            fstab: &tree.fstab,
+            warnings: &tree.warnings,
+        };
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print_tree(tree, &os);
+    }
+    Ok(())
+}
+
+/// `hydra-mount inspect`: assemble read-only in a private directory, report, tear down.
+pub fn inspect(disks: &[PathBuf], root: Option<String>, json: bool) -> Result<()> {
+    install_signal_handlers().context("install signal handlers")?;
+    let layout = libhydra::probe::probe(disks).context("probe failed")?;
+    let opts = AssembleOptions {
+        tree_root: PathBuf::from(format!("/run/hydra/inspect-{}", std::process::id())),
+        root,
+        ..AssembleOptions::default()
+    };
+    let tree = assemble(&layout, &opts).context("assemble failed")?;
+    let shown = report(&tree, json);
+    tree.close().context("teardown failed")?;
+    shown
+}
+
+/// `hydra-mount mount`: assemble at `mountpoint` and leave it mounted.
+pub fn mount(
+    disks: &[PathBuf],
+    mountpoint: &Path,
+    rw: bool,
+    root: Option<String>,
+    chroot: bool,
+    json: bool,
+) -> Result<()> {
+    install_signal_handlers().context("install signal handlers")?;
+    let layout = libhydra::probe::probe(disks).context("probe failed")?;
+    let opts = AssembleOptions {
+        tree_root: mountpoint.to_path_buf(),
+        read_write: rw,
+        root,
+        chroot,
+        ..AssembleOptions::default()
+    };
+    let tree = assemble(&layout, &opts).context("assemble failed")?;
+    report(&tree, json)?;
+    let marker = tree.persist().context("leave the tree mounted")?;
+    eprintln!(
+        "mounted {} at {} (session {}); take it apart with: hydra-mount umount {}",
+        if rw { "read-write" } else { "read-only" },
+        mountpoint.display(),
+        marker.display(),
+        mountpoint.display()
+    );
+    Ok(())
+}
+
+/// `hydra-mount umount`: release the session whose tree root is `mountpoint`.
+pub fn umount(mountpoint: &Path) -> Result<()> {
+    let opts = SweepOptions {
+        release: Some(mountpoint.to_path_buf()),
+        ..SweepOptions::default()
+    };
+    let r = sweep_with(&opts);
+    if r.sessions.is_empty() {
+        if !r.live_sessions.is_empty() {
+            bail!(
+                "{}: its session is still owned by a running process ({})",
+                mountpoint.display(),
+                r.live_sessions.join(", ")
+            );
+        }
+        bail!(
+            "{}: no Hydra session has its tree there",
+            mountpoint.display()
+        );
+    }
+    eprint!("{r}");
+    if !r.is_clean() {
+        bail!(
+            "{}: not everything could be taken apart (see above)",
+            mountpoint.display()
+        );
+    }
+    Ok(())
+}
+
+/// `hydra-mount sweep`.
+pub fn sweep(dry_run: bool) -> Result<()> {
+    let r = sweep_with(&SweepOptions {
+        dry_run,
+        ..SweepOptions::default()
+    });
+    print!("{r}");
+    if !r.is_clean() {
+        bail!("the sweep left failures (see above)");
+    }
+    Ok(())
+}
