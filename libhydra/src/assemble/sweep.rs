@@ -260,7 +260,8 @@ pub fn sweep_with(opts: &SweepOptions) -> SweepReport {
             }
             _ => {}
         }
-        if m.owner.alive() {
+        // A persisted session has no owner any more: its creator handed it over.
+        if m.owner.alive() && !m.persistent {
             report.live_sessions.push(m.id.clone());
             continue;
         }

@@ -66,6 +66,12 @@ pub trait Resource: Send {
     fn marker_items(&self) -> Vec<MarkerItem> {
         Vec::new()
     }
+    /// Leave it in place on purpose ([`TeardownStack::persist`]): let go of it
+    /// without undoing it. The default forgets it; guards that hold descriptors
+    /// close them (without detaching) so that a later release can undo it.
+    fn release(self: Box<Self>) {
+        std::mem::forget(self);
+    }
 }
 
 impl Resource for MountGuard {
@@ -551,8 +557,8 @@ impl TeardownStack {
         marker.set_persistent()?;
         let path = marker.path();
         for e in self.entries.drain(..) {
-            // Forget, do not close: the mounts, loops and daemons stay.
-            std::mem::forget(e);
+            // Let go, do not close: the mounts, loops and daemons stay.
+            e.resource.release();
         }
         std::mem::forget(marker);
         Ok(path)

@@ -35,6 +35,10 @@ pub struct AssembleOptions {
     pub runtime_dir: PathBuf,
     /// Only find and classify the roots; mount nothing at the tree root.
     pub inspect_only: bool,
+    /// Fault injection for tests: fail, as if the step had failed, right after
+    /// this many resources (disks, LV maps, mounts, directories) were made.
+    #[doc(hidden)]
+    pub fail_after: Option<usize>,
 }
 
 impl Default for AssembleOptions {
@@ -46,6 +50,7 @@ impl Default for AssembleOptions {
             chroot: false,
             runtime_dir: PathBuf::from(DEFAULT_RUNTIME_DIR),
             inspect_only: false,
+            fail_after: None,
         }
     }
 }
@@ -90,6 +95,9 @@ pub enum AssembleError {
         /// What is wrong.
         what: String,
     },
+    /// Scanning an attached disk failed.
+    #[error(transparent)]
+    Probe(Box<crate::Error>),
     /// Session bookkeeping failed.
     #[error("session: {0}")]
     Session(String),
@@ -240,6 +248,9 @@ impl Resource for AttachedDisk {
     fn close(self: Box<Self>) -> Result<(), CloseError> {
         AttachedDisk::close(*self).map_err(|e| Box::new(e) as CloseError)
     }
+    fn release(self: Box<Self>) {
+        AttachedDisk::release(*self)
+    }
     fn marker_items(&self) -> Vec<MarkerItem> {
         // The loop first, then its daemon: a sweep detaches before it stops.
         let mut v: Vec<MarkerItem> = loop_item(self.device()).into_iter().collect();
@@ -254,6 +265,9 @@ impl Resource for MappedLv {
     }
     fn close(self: Box<Self>) -> Result<(), CloseError> {
         MappedLv::close(*self).map_err(|e| Box::new(e) as CloseError)
+    }
+    fn release(self: Box<Self>) {
+        MappedLv::release(*self)
     }
     fn marker_items(&self) -> Vec<MarkerItem> {
         let (lo, x) = self.parts();
@@ -303,7 +317,8 @@ fn volume_name(v: &Volume) -> String {
 }
 
 struct Session<'a> {
-    layout: &'a Layout,
+    /// The layout, completed with the disks scanned once attached.
+    layout: Layout,
     opts: &'a AssembleOptions,
     stack: TeardownStack,
     session_dir: PathBuf,
@@ -325,7 +340,7 @@ pub fn assemble(layout: &Layout, opts: &AssembleOptions) -> Result<GuestTree, As
         .map(|m| m.dir().to_path_buf())
         .ok_or_else(|| AssembleError::Session("no marker".into()))?;
     let mut s = Session {
-        layout,
+        layout: layout.clone(),
         opts,
         stack,
         session_dir,
@@ -346,6 +361,18 @@ pub fn assemble(layout: &Layout, opts: &AssembleOptions) -> Result<GuestTree, As
 }
 
 impl Session<'_> {
+    /// Keep a resource for teardown (and the marker); the fault-injection point.
+    fn push<R: Resource + 'static>(&mut self, r: R) -> Result<(), AssembleError> {
+        self.stack.push(r);
+        if Some(self.stack.len()) == self.opts.fail_after {
+            return Err(AssembleError::Session(format!(
+                "injected failure after {} resources",
+                self.stack.len()
+            )));
+        }
+        Ok(())
+    }
+
     fn check_signal(&self) -> Result<(), AssembleError> {
         if super::teardown::interrupted().is_some() {
             return Err(AssembleError::Interrupted);
@@ -431,21 +458,57 @@ impl Session<'_> {
             read_only: !self.opts.read_write,
             runtime_dir: self.session_dir.clone(),
         };
+        // Attach in order; until pushed onto the stack, a failure drops (and so
+        // detaches) what this loop made.
+        let mut attached: Vec<AttachedDisk> = Vec::with_capacity(self.layout.disks.len());
         for d in &self.layout.disks {
             self.check_signal()?;
-            let a = attach_disk(&d.path, d, &aopts)?;
+            attached.push(attach_disk(&d.path, d, &aopts)?);
+        }
+        // Formats the prober cannot read from the file (qcow2, sparse VMDK, VHDX,
+        // dynamic VHD) are scanned now, through their attached device; the LVM
+        // volume groups are assembled again with them.
+        if self.layout.disks.iter().any(|d| !d.image.readable) {
+            let paths: Vec<PathBuf> = self
+                .layout
+                .disks
+                .iter()
+                .zip(&attached)
+                .map(|(d, a)| {
+                    if d.image.readable {
+                        d.path.clone()
+                    } else {
+                        a.device().to_path_buf()
+                    }
+                })
+                .collect();
+            let mut fresh =
+                crate::probe::probe(&paths).map_err(|e| AssembleError::Probe(Box::new(e)))?;
+            for (f, orig) in fresh.disks.iter_mut().zip(&self.layout.disks) {
+                f.path = orig.path.clone();
+                f.image = orig.image.clone();
+            }
+            for (d, a) in fresh.disks.iter().zip(attached.iter_mut()) {
+                if !self.layout.disks[d.index].image.readable {
+                    a.add_partitions(&d.partitions)?;
+                }
+            }
+            self.layout = fresh;
+        }
+        for (d, a) in self.layout.disks.iter().zip(&attached) {
             self.devices
                 .insert(format!("disk{}", d.index), a.device().to_path_buf());
-            self.nodes.push(DevNode {
+            let mut whole = DevNode {
                 host: a.device().to_path_buf(),
                 links: Vec::new(),
-            });
+            };
             if let Some(fs) = d.content.as_ref().and_then(Content::fs) {
+                whole.links = fs_links(fs, None);
                 let v = Volume::WholeDisk { disk: d.index };
-                self.nodes.last_mut().expect("pushed").links = fs_links(fs, None);
                 self.devices
                     .insert(volume_name(&v), a.device().to_path_buf());
             }
+            self.nodes.push(whole);
             for p in &d.partitions {
                 if let Some(dev) = a.partition_path(p.number) {
                     let v = Volume::Partition {
@@ -459,7 +522,9 @@ impl Session<'_> {
                     });
                 }
             }
-            self.stack.push(a);
+        }
+        for a in attached {
+            self.push(a)?;
         }
         Ok(())
     }
@@ -477,7 +542,8 @@ impl Session<'_> {
                 ))
             })
             .collect();
-        for vg in &self.layout.volume_groups {
+        let vgs = self.layout.volume_groups.clone();
+        for vg in &vgs {
             for lv in vg.lvs.iter().filter(|l| l.visible) {
                 self.check_signal()?;
                 if let Err(e) = plan_lv(vg, lv) {
@@ -492,7 +558,7 @@ impl Session<'_> {
                     !self.opts.read_write,
                 )?;
                 let dev = m.device().to_path_buf();
-                self.stack.push(m);
+                self.push(m)?;
                 let name = volume_name(&Volume::Lv {
                     vg: vg.name.clone(),
                     lv: lv.name.clone(),
@@ -552,7 +618,7 @@ impl Session<'_> {
             what: e.to_string(),
         })?;
         // Removed (rmdir) at teardown, also when a probe mount fails half-way.
-        self.stack.push(CreatedDir(scratch.clone()));
+        self.push(CreatedDir(scratch.clone()))?;
         for (volume, fs) in vols {
             self.check_signal()?;
             let (Some(t), Some(dev)) = (fs_type(&fs), self.devices.get(&volume).cloned()) else {
@@ -600,7 +666,7 @@ impl Session<'_> {
                     path: dir.clone(),
                     what: format!("create: {e}"),
                 })?;
-                self.stack.push(CreatedDir(dir.clone()));
+                self.push(CreatedDir(dir.clone()))?;
             }
             Ok(m) if !m.is_dir() => {
                 return Err(AssembleError::TreeRoot {
@@ -632,7 +698,7 @@ impl Session<'_> {
             req = req.btrfs_subvol(sv);
         }
         let m = MountGuard::mount(&req, MountTarget::Host(dir))?;
-        self.stack.push(m);
+        self.push(m)?;
         tree.mounts.push(TreeMount {
             mountpoint: "/".into(),
             volume: root.volume.clone(),
@@ -647,7 +713,8 @@ impl Session<'_> {
         let guest = GuestRoot::open(&self.opts.tree_root)?;
         let text = guest.read("etc/fstab")?;
         let fstab = Fstab::parse(&text);
-        let mut resolver = Resolver::new(self.layout);
+        let layout = self.layout.clone();
+        let mut resolver = Resolver::new(&layout);
         for (vg, lv, fs) in &self.lv_fs {
             resolver = resolver.with_lv_fs(vg, lv, fs.clone());
         }
@@ -720,7 +787,7 @@ impl Session<'_> {
                                 .iter()
                                 .find(|(a, b, _)| a == vg && b == lv)
                                 .map(|x| x.2.clone()),
-                            v => v.fs(self.layout).cloned(),
+                            v => v.fs(&layout).cloned(),
                         };
                         match fs {
                             Some(fs) if fs_type(&fs).is_some() => {
@@ -794,7 +861,7 @@ impl Session<'_> {
                     path: Path::new(&target),
                 },
             )?;
-            self.stack.push(m);
+            self.push(m)?;
             tree.mounts.push(TreeMount {
                 mountpoint: target,
                 volume: name,
@@ -816,7 +883,7 @@ impl Session<'_> {
             },
         )?;
         let at = dev.target().to_path_buf();
-        self.stack.push(dev);
+        self.push(dev)?;
         devfs::populate(&at, &self.nodes).map_err(|e| AssembleError::TreeRoot {
             path: at.clone(),
             what: format!("populate /dev: {e}"),
@@ -833,7 +900,7 @@ impl Session<'_> {
                     }),
                 },
             )?;
-            self.stack.push(m);
+            self.push(m)?;
         }
         Ok(())
     }

@@ -205,9 +205,15 @@ impl LoopDevice {
     }
 
     /// Add the partitions of a scan on this device with BLKPG (see [`super::partitions`]).
-    /// They are removed again on close. Calling it again replaces nothing: it is an error.
+    /// They are removed again on close. Calling it again after partitions were
+    /// added is an error (after an empty call it is allowed: a disk whose format
+    /// the prober cannot read is scanned once attached).
     pub fn add_partitions(&mut self, parts: &[Partition]) -> Result<(), AttachError> {
-        if self.partitions.is_some() {
+        if self
+            .partitions
+            .as_ref()
+            .is_some_and(|p| !p.nodes().is_empty())
+        {
             return Err(AttachError::Invalid {
                 object: self.path.clone(),
                 what: "partitions were already added".into(),
@@ -322,6 +328,19 @@ impl LoopDevice {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+}
+
+impl LoopDevice {
+    /// Keep the device attached but let go of it: close this process's
+    /// descriptor, keep its partitions, detach nothing. With autoclear the kernel
+    /// detaches it once nothing (a mount, another loop) uses it any more.
+    pub fn release(mut self) {
+        if let Some(p) = self.partitions.take() {
+            p.release();
+        }
+        drop(self.file.take());
+        std::mem::forget(self);
     }
 }
 

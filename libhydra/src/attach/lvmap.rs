@@ -196,6 +196,18 @@ impl MappedLv {
     }
 }
 
+impl MappedLv {
+    /// Leave the LV mapped but let go of it (see [`LoopDevice::release`]).
+    pub fn release(mut self) {
+        if let Some(l) = self.loop_dev.take() {
+            l.release();
+        }
+        std::mem::forget(self.export.take());
+        self.descriptor = None;
+        std::mem::forget(self);
+    }
+}
+
 impl Drop for MappedLv {
     fn drop(&mut self) {
         if let Err(e) = self.close_inner() {

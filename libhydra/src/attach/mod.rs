@@ -23,7 +23,7 @@ pub use fuse_export::{ExportOptions, QsdExport};
 pub use loopdev::{LoopDevice, LoopOptions};
 pub use partitions::{PartitionNode, PartitionSet};
 
-use crate::layout::{Disk, ImageFormat};
+use crate::layout::{Disk, ImageFormat, Partition};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -482,6 +482,18 @@ impl AttachedDisk {
             .unwrap_or(&[])
     }
 
+    /// Add partitions found by scanning the attached device (for formats the
+    /// prober cannot read from the image file: qcow2, sparse VMDK, VHDX, ...).
+    pub fn add_partitions(&mut self, parts: &[Partition]) -> Result<(), AttachError> {
+        match self.loop_dev.as_mut() {
+            Some(l) => l.add_partitions(parts),
+            None => Err(AttachError::Invalid {
+                object: self.path.clone(),
+                what: "not attached".into(),
+            }),
+        }
+    }
+
     /// Whether the disk is attached read-only.
     pub fn read_only(&self) -> bool {
         self.read_only
@@ -515,6 +527,18 @@ impl AttachedDisk {
             step: AttachStep::Detach,
             source: Box::new(e),
         })
+    }
+}
+
+impl AttachedDisk {
+    /// Leave the disk attached but let go of it (see [`LoopDevice::release`]); the
+    /// export's daemon keeps running.
+    pub fn release(mut self) {
+        if let Some(l) = self.loop_dev.take() {
+            l.release();
+        }
+        std::mem::forget(self.export.take());
+        std::mem::forget(self);
     }
 }
 

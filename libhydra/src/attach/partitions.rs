@@ -55,6 +55,14 @@ pub fn partition_name(disk: &str, number: u32) -> String {
 }
 
 impl PartitionSet {
+    /// Keep the partitions but let go of the device: close the duplicate fd.
+    pub fn release(mut self) {
+        drop(self.file.take());
+        std::mem::forget(self);
+    }
+}
+
+impl PartitionSet {
     /// Add (or find and check) every partition of `parts` but the MBR extended
     /// container on the block device open as `device_file`, whose node is
     /// `device` and kernel name `name`. On error the ones added so far are removed.
