@@ -4,6 +4,7 @@ use anyhow::{bail, Context, Result};
 use libhydra::assemble::sweep::{sweep_with, SweepOptions};
 use libhydra::assemble::teardown::install_signal_handlers;
 use libhydra::assemble::tree::{assemble, AssembleOptions, GuestTree};
+use libhydra::inspect::os::{identify, OsIdentity};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -12,43 +13,31 @@ use std::path::{Path, PathBuf};
 struct InspectReport<'a> {
     kind: &'a str,
     root: Option<&'a libhydra::assemble::tree::Candidate>,
-    os: Option<String>,
+    os: Option<OsIdentity>,
+    os_error: Option<String>,
     candidates: &'a [libhydra::assemble::tree::Candidate],
     mounts: &'a [libhydra::assemble::tree::TreeMount],
     fstab: &'a [libhydra::assemble::tree::FstabOutcome],
     warnings: &'a [String],
 }
 
-fn os_name(tree: &GuestTree) -> Option<String> {
-    let g = tree.guest().ok()?;
-    for f in ["etc/os-release", "usr/lib/os-release"] {
-        if let Ok(text) = g.read_to_string(f) {
-            let pretty = text.lines().find_map(|l| l.strip_prefix("PRETTY_NAME="));
-            if let Some(p) = pretty {
-                return Some(p.trim_matches(['"', '\'']).to_string());
-            }
-        }
-    }
-    for f in [
-        "etc/redhat-release",
-        "etc/SuSE-release",
-        "etc/debian_version",
-    ] {
-        if let Ok(text) = g.read_to_string(f) {
-            return text.lines().next().map(str::to_string);
-        }
-    }
-    (tree.kind == "windows").then(|| "Windows".to_string())
+/// The guest's OS identity (L3), or why it could not be told.
+fn os_identity(tree: &GuestTree) -> Result<OsIdentity, String> {
+    let g = tree.guest().map_err(|e| e.to_string())?;
+    identify(&g).map_err(|e| e.to_string())
 }
 
-fn print_tree(tree: &GuestTree, os: &Option<String>) {
+fn print_tree(tree: &GuestTree, os: &Result<OsIdentity, String>) {
     if let Some(r) = &tree.root {
         println!(
             "root: {} ({} {}){}",
             r.volume,
             r.fs.fs_type,
             r.fs.uuid.as_deref().unwrap_or("-"),
-            os.as_ref().map(|o| format!(": {o}")).unwrap_or_default()
+            match os {
+                Ok(o) => format!(": {o} ({})", o.pretty),
+                Err(e) => format!(": OS not identified: {e}"),
+            }
         );
     }
     println!("candidates:");
@@ -93,12 +82,13 @@ fn print_tree(tree: &GuestTree, os: &Option<String>) {
 }
 
 fn report(tree: &GuestTree, json: bool) -> Result<()> {
-    let os = os_name(tree);
+    let os = os_identity(tree);
     if json {
         let r = InspectReport {
             kind: &tree.kind,
             root: tree.root.as_ref(),
-            os,
+            os: os.as_ref().ok().cloned(),
+            os_error: os.as_ref().err().cloned(),
             candidates: &tree.candidates,
             mounts: &tree.mounts,
             fstab: &tree.fstab,
