@@ -1157,10 +1157,11 @@ fn resolve_target(what: &str, target: MountTarget<'_>) -> Result<Resolved, Mount
                 }
             };
             let crel = CString::new(rel).map_err(|_| refused("path contains a NUL byte".into()))?;
-            let fd = openat2(
-                &tree_fd,
+            let fd = crate::guest::sys::openat2(
+                std::os::fd::AsFd::as_fd(&tree_fd),
                 &crel,
                 libc::O_PATH | libc::O_DIRECTORY,
+                0,
                 libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
             )
             .map_err(|e| {
@@ -1825,94 +1826,13 @@ pub fn kernel_supports(fstype: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// One line of `/proc/self/mountinfo`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountInfo {
-    /// Mount id.
-    pub id: u64,
-    /// Parent mount id.
-    pub parent: u64,
-    /// `major:minor` of the filesystem's device (anonymous for btrfs, tmpfs, FUSE).
-    pub dev: (u32, u32),
-    /// The directory of the filesystem that is mounted (`/` unless a bind of a subdirectory).
-    pub root: PathBuf,
-    /// Where it is mounted.
-    pub mount_point: PathBuf,
-    /// Per-mount options (`rw,nosuid,relatime`).
-    pub options: String,
-    /// Filesystem type (`ext4`, `fuse.fusefat`, `fuseblk`).
-    pub fstype: String,
-    /// Source (`/dev/loop3p1`, `tmpfs`).
-    pub source: String,
-    /// Per-superblock options.
-    pub super_options: String,
-}
+pub use crate::format::mountinfo::{parse as parse_mountinfo, MountInfo};
 
 /// Read and parse `/proc/self/mountinfo`.
 pub fn read_mountinfo() -> io::Result<Vec<MountInfo>> {
     Ok(parse_mountinfo(&fs::read_to_string(
         "/proc/self/mountinfo",
     )?))
-}
-
-/// Parse mountinfo text; malformed lines are skipped.
-pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
-    text.lines().filter_map(parse_mountinfo_line).collect()
-}
-
-fn parse_mountinfo_line(line: &str) -> Option<MountInfo> {
-    let mut it = line.split(' ');
-    let id = it.next()?.parse().ok()?;
-    let parent = it.next()?.parse().ok()?;
-    let (ma, mi) = it.next()?.split_once(':')?;
-    let dev = (ma.parse().ok()?, mi.parse().ok()?);
-    let root = unescape(it.next()?);
-    let mount_point = unescape(it.next()?);
-    let options = it.next()?.to_string();
-    for f in it.by_ref() {
-        if f == "-" {
-            break;
-        }
-    }
-    let fstype = it.next()?.to_string();
-    let source = String::from_utf8_lossy(unescape(it.next()?).as_os_str().as_bytes()).into_owned();
-    let super_options = it.next().unwrap_or("").to_string();
-    Some(MountInfo {
-        id,
-        parent,
-        dev,
-        root,
-        mount_point,
-        options,
-        fstype,
-        source,
-        super_options,
-    })
-}
-
-/// Undo mountinfo's octal escapes (`\040` space, `\011` tab, `\012` newline, `\134` backslash).
-fn unescape(s: &str) -> PathBuf {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') as u32 * 64
-                + (b[i + 2] - b'0') as u32 * 8
-                + (b[i + 3] - b'0') as u32;
-            if v <= 255 {
-                out.push(v as u8);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    PathBuf::from(OsStr::from_bytes(&out))
 }
 
 /// The processes whose cwd, root, open files or file mappings are at or
@@ -2102,39 +2022,6 @@ fn open_path(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
     }
     // SAFETY: new fd owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// `openat2(dir, path, {flags | O_CLOEXEC, resolve})`.
-fn openat2(
-    dir: &OwnedFd,
-    path: &std::ffi::CStr,
-    flags: libc::c_int,
-    resolve: u64,
-) -> io::Result<OwnedFd> {
-    // SAFETY: open_how is plain integers; zero is valid.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = u64::from((flags | libc::O_CLOEXEC) as u32);
-    how.resolve = resolve;
-    loop {
-        // SAFETY: valid fd, NUL-terminated path, `how` outlives the call and its size is passed.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir.as_raw_fd(),
-                path.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        if r >= 0 {
-            // SAFETY: new fd owned by nobody else.
-            return Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) });
-        }
-        let e = io::Error::last_os_error();
-        if !matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EAGAIN)) {
-            return Err(e);
-        }
-    }
 }
 
 fn fstat(fd: &OwnedFd) -> io::Result<libc::stat> {
@@ -2550,8 +2437,10 @@ mod tests {
         assert_eq!(v[0].source, "/dev/root");
         assert_eq!(v[0].super_options, "rw,errors=continue");
         assert_eq!(v[1].fstype, "fuse.fusefat");
-        assert_eq!(unescape(r"/a\134b\011c\012"), Path::new("/a\\b\tc\n"));
-        assert_eq!(unescape(r"/x\04"), Path::new("/x\\04"));
+        assert_eq!(
+            crate::format::mountinfo::unescape(r"/a\134b\011c\012"),
+            b"/a\\b\tc\n"
+        );
     }
 
     #[test]

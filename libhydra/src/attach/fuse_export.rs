@@ -470,47 +470,10 @@ fn tail(path: &Path) -> String {
 /// The filesystem type mounted on `mountpoint` (the topmost), from `/proc/self/mountinfo`.
 pub(crate) fn mount_fstype(mountpoint: &Path) -> io::Result<Option<String>> {
     let text = fs::read_to_string("/proc/self/mountinfo")?;
-    let want = mountpoint.as_os_str().as_bytes();
-    let mut found = None;
-    for line in text.lines() {
-        let mut fields = line.split(' ');
-        let Some(mp) = fields.nth(4) else { continue };
-        if unescape_mountinfo(mp) != want {
-            continue;
-        }
-        let mut rest = line.split(" - ");
-        let _ = rest.next();
-        found = rest
-            .next()
-            .and_then(|r| r.split(' ').next())
-            .map(str::to_string);
-    }
-    Ok(found)
-}
-
-/// Undo mountinfo's octal escapes (`\040` space, `\011` tab, `\012` newline, `\134` backslash).
-pub(crate) fn unescape_mountinfo(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') as u32 * 64
-                + (b[i + 2] - b'0') as u32 * 8
-                + (b[i + 3] - b'0') as u32;
-            if v <= 255 {
-                out.push(v as u8);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
+    Ok(crate::format::mountinfo::parse(&text)
+        .into_iter()
+        .rfind(|m| m.mount_point == mountpoint)
+        .map(|m| m.fstype))
 }
 
 #[cfg(test)]
@@ -518,16 +481,6 @@ mod tests {
     use super::*;
     use crate::attach::testutil::{self as tu, root};
     use crate::attach::{attach_disk, AttachOptions};
-
-    #[test]
-    fn mountinfo_unescape() {
-        assert_eq!(
-            unescape_mountinfo(r"/tmp/a\040b\134c\011d"),
-            b"/tmp/a b\\c\td"
-        );
-        assert_eq!(unescape_mountinfo(r"/x\04"), b"/x\\04");
-        assert_eq!(unescape_mountinfo("/plain"), b"/plain");
-    }
 
     #[test]
     fn args_are_json_and_read_only_consistent() {

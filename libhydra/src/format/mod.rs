@@ -6,6 +6,7 @@ pub mod gpt;
 pub mod image;
 pub mod lvm;
 pub mod mbr;
+pub mod mountinfo;
 pub mod release;
 
 /// Read a little-endian u16 at `off` (caller checked the length).

@@ -29,7 +29,7 @@
 
 mod error;
 mod resolve;
-mod sys;
+pub(crate) mod sys;
 #[cfg(test)]
 mod tests;
 

@@ -69,28 +69,9 @@ fn format_uuid(id: &[u8]) -> String {
     String::from_utf8_lossy(super::c_str(&out)).into_owned()
 }
 
-/// LVM's label CRC: reflected CRC-32 (0xedb88320) seeded with 0xf597a6cf, no final
-/// inversion, computed a nibble at a time.
+/// LVM's label CRC (the one implementation lives with the LVM format).
 fn lvm_crc(data: &[u8]) -> u32 {
-    let mut table = [0u32; 16];
-    for (i, t) in table.iter_mut().enumerate() {
-        let mut c = i as u32;
-        for _ in 0..4 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0xedb8_8320
-            } else {
-                c >> 1
-            };
-        }
-        *t = c;
-    }
-    let mut crc = 0xf597_a6cf_u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        crc = (crc >> 4) ^ table[(crc & 0xf) as usize];
-        crc = (crc >> 4) ^ table[(crc & 0xf) as usize];
-    }
-    crc
+    crate::format::lvm::calc_crc(crate::format::lvm::label::INITIAL_CRC, data)
 }
 
 #[cfg(test)]
