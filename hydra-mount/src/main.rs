@@ -14,6 +14,9 @@ struct Cli {
     /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// Where sessions keep their markers and runtime files.
+    #[arg(long, global = true, default_value = "/run/hydra")]
+    runtime_dir: PathBuf,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -116,6 +119,7 @@ fn init_logging(verbose: u8) {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let rt = cli.runtime_dir;
     match cli.cmd {
         Cmd::Probe { json, disks } => {
             let layout = libhydra::probe::probe(&disks).context("probe failed")?;
@@ -126,7 +130,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Inspect { json, root, disks } => session::inspect(&disks, root, json),
+        Cmd::Inspect { json, root, disks } => session::inspect(&rt, &disks, root, json),
         Cmd::Mount {
             rw,
             root,
@@ -135,9 +139,9 @@ fn run(cli: Cli) -> Result<()> {
             mut args,
         } => {
             let mountpoint = args.pop().expect("clap requires two arguments");
-            session::mount(&args, &mountpoint, rw, root, chroot, json)
+            session::mount(&rt, &args, &mountpoint, rw, root, chroot, json)
         }
-        Cmd::Umount { mountpoint } => session::umount(&mountpoint),
-        Cmd::Sweep { dry_run } => session::sweep(dry_run),
+        Cmd::Umount { mountpoint } => session::umount(&rt, &mountpoint),
+        Cmd::Sweep { dry_run } => session::sweep(&rt, dry_run),
     }
 }

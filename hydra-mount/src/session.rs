@@ -102,11 +102,12 @@ fn report(tree: &GuestTree, json: bool) -> Result<()> {
 }
 
 /// `hydra-mount inspect`: assemble read-only in a private directory, report, tear down.
-pub fn inspect(disks: &[PathBuf], root: Option<String>, json: bool) -> Result<()> {
+pub fn inspect(rt: &Path, disks: &[PathBuf], root: Option<String>, json: bool) -> Result<()> {
     install_signal_handlers().context("install signal handlers")?;
     let layout = libhydra::probe::probe(disks).context("probe failed")?;
     let opts = AssembleOptions {
-        tree_root: PathBuf::from(format!("/run/hydra/inspect-{}", std::process::id())),
+        tree_root: rt.join(format!("inspect-{}", std::process::id())),
+        runtime_dir: rt.to_path_buf(),
         root,
         ..AssembleOptions::default()
     };
@@ -118,6 +119,7 @@ pub fn inspect(disks: &[PathBuf], root: Option<String>, json: bool) -> Result<()
 
 /// `hydra-mount mount`: assemble at `mountpoint` and leave it mounted.
 pub fn mount(
+    rt: &Path,
     disks: &[PathBuf],
     mountpoint: &Path,
     rw: bool,
@@ -129,6 +131,7 @@ pub fn mount(
     let layout = libhydra::probe::probe(disks).context("probe failed")?;
     let opts = AssembleOptions {
         tree_root: mountpoint.to_path_buf(),
+        runtime_dir: rt.to_path_buf(),
         read_write: rw,
         root,
         chroot,
@@ -148,9 +151,10 @@ pub fn mount(
 }
 
 /// `hydra-mount umount`: release the session whose tree root is `mountpoint`.
-pub fn umount(mountpoint: &Path) -> Result<()> {
+pub fn umount(rt: &Path, mountpoint: &Path) -> Result<()> {
     let opts = SweepOptions {
         release: Some(mountpoint.to_path_buf()),
+        sessions_dir: rt.join("sessions"),
         ..SweepOptions::default()
     };
     let r = sweep_with(&opts);
@@ -178,9 +182,10 @@ pub fn umount(mountpoint: &Path) -> Result<()> {
 }
 
 /// `hydra-mount sweep`.
-pub fn sweep(dry_run: bool) -> Result<()> {
+pub fn sweep(rt: &Path, dry_run: bool) -> Result<()> {
     let r = sweep_with(&SweepOptions {
         dry_run,
+        sessions_dir: rt.join("sessions"),
         ..SweepOptions::default()
     });
     print!("{r}");

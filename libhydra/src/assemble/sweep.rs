@@ -318,6 +318,47 @@ fn read_markers(dir: &Path, report: &mut SweepReport) -> Vec<(PathBuf, MarkerFil
     out
 }
 
+/// Mounts below `m`'s tree root that no marker item records but whose source is one
+/// of the session's devices: a recorded loop device, a loop backed by a file in the
+/// session directory `dir`, or a partition of either.
+fn unrecorded_own_mounts(dir: &Path, m: &MarkerFile, infos: &[MountInfo]) -> Vec<MountInfo> {
+    let Some(root) = &m.tree_root else {
+        return Vec::new();
+    };
+    let root = fs::canonicalize(root).unwrap_or_else(|_| root.clone());
+    let canon = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut devs: Vec<String> = m
+        .items()
+        .filter_map(|i| match i {
+            MarkerItem::Loop { device, .. } => Some(device.display().to_string()),
+            _ => None,
+        })
+        .collect();
+    if let Ok(rd) = fs::read_dir("/sys/block") {
+        for e in rd.flatten() {
+            if let Ok(b) = fs::read_to_string(e.path().join("loop/backing_file")) {
+                if Path::new(b.trim_end_matches('\n')).starts_with(&canon) {
+                    devs.push(format!("/dev/{}", e.file_name().to_string_lossy()));
+                }
+            }
+        }
+    }
+    let ours = |src: &str| {
+        devs.iter().any(|d| {
+            src == d
+                || src
+                    .strip_prefix(d.as_str())
+                    .and_then(|r| r.strip_prefix('p'))
+                    .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+        })
+    };
+    infos
+        .iter()
+        .filter(|i| i.mount_point.starts_with(&root) && ours(&i.source))
+        .cloned()
+        .collect()
+}
+
 /// The recorded mounts of `m` that are still mounted as recorded, with the
 /// submounts of recursive binds.
 fn recorded_mounts(m: &MarkerFile, infos: &[MountInfo]) -> Vec<MountInfo> {
@@ -405,6 +446,15 @@ fn sweep_session(
             }
         }
     }
+    // A mount below the session's tree root that the marker lacks, of one of the
+    // session's own devices, was made by a killed session between mounting and
+    // recording: it is the session's. Anything else there is left alone.
+    let last_seq = m.resources.last().map_or(0, |e| e.seq);
+    for mi in unrecorded_own_mounts(dir, m, infos) {
+        if !todo.iter().any(|(_, t)| t.id == mi.id) {
+            todo.push((last_seq, mi));
+        }
+    }
     todo.sort_by(|a, b| {
         let depth = |m: &MountInfo| m.mount_point.components().count();
         depth(&b.1)
@@ -435,6 +485,13 @@ fn sweep_session(
                 s.failures.push(e.to_string());
             }
         }
+    }
+
+    // 1b. FUSE drivers the session started but had not recorded (killed between
+    //     start and record): they hold the partition devices the loops below need
+    //     free. Storage daemons wait for step 3 (a loop may sit on their export).
+    if !opts.dry_run {
+        stop_orphans(dir, &mut s, opts, false);
     }
 
     // 2. Per resource, last made first: its loop devices, then its daemons. A
@@ -527,7 +584,16 @@ fn sweep_session(
         }
     }
 
-    // 3. The session directory.
+    // 3. What lives inside the session's own directory but was not recorded yet
+    //    (a kill between making a resource and recording it): loop devices backed
+    //    by files there, processes whose command line names it (a storage daemon
+    //    exporting into it), mounts inside it. The directory is private to the
+    //    session, so all of that is the session's.
+    if !opts.dry_run {
+        sweep_session_dir(dir, &mut s, opts);
+    }
+
+    // 4. The session directory.
     if s.failures.is_empty() {
         if opts.dry_run {
             s.actions.push(SweepAction::RemovedSession {
@@ -549,6 +615,109 @@ fn sweep_session(
     s
 }
 
+/// Stop processes whose command line names the session directory `dir` (they were
+/// started by the session into it): FUSE drivers (`storage == false`) or
+/// qemu-storage-daemons (`storage == true`); after FUSE drivers, unmount what is
+/// left in the session's FUSE staging directory.
+fn stop_orphans(dir: &Path, s: &mut SessionSweep, opts: &SweepOptions, storage: bool) {
+    let canon = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let needle = canon.display().to_string();
+    if let Ok(rd) = fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            if pid == std::process::id() {
+                continue;
+            }
+            let (Ok(cmd), Ok((state, start))) = (proc_cmdline(pid), proc_stat(pid)) else {
+                continue;
+            };
+            if state == 'Z' || !cmd.iter().any(|a| a.contains(&needle)) {
+                continue;
+            }
+            let is_storage = cmd
+                .first()
+                .is_some_and(|a| a.contains("qemu-storage-daemon"));
+            if is_storage != storage {
+                continue;
+            }
+            match stop_daemon(pid, start, &cmd, opts.daemon_timeout) {
+                Ok(a) => s.actions.push(a),
+                Err(err) => s.failures.push(format!(
+                    "process {pid} (unrecorded, {}): {err}",
+                    cmd.join(" ")
+                )),
+            }
+        }
+    }
+    if !storage {
+        let staging = canon.join("fuse");
+        if let Ok(infos) = read_mountinfo() {
+            let mut inside: Vec<&MountInfo> = infos
+                .iter()
+                .filter(|m| m.mount_point.starts_with(&staging))
+                .collect();
+            inside.sort_by_key(|m| std::cmp::Reverse(m.mount_point.components().count()));
+            for m in inside {
+                if let Err(f) = umount_verified(&m.mount_point, m.id, &opts.umount) {
+                    let e =
+                        f.into_error(&format!("{} {}", m.fstype, m.source), &m.mount_point, m.id);
+                    s.failures.push(e.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// Undo what sits in a dead session's directory without a marker entry: loops
+/// backed by its files, then processes naming it, then mounts inside it.
+fn sweep_session_dir(dir: &Path, s: &mut SessionSweep, opts: &SweepOptions) {
+    let canon = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let under = |p: &Path| p.starts_with(&canon) || p.starts_with(dir);
+    // Loops first: a storage daemon must outlive the loop on its export.
+    if let Ok(rd) = fs::read_dir("/sys/block") {
+        for e in rd.flatten() {
+            let Ok(b) = fs::read_to_string(e.path().join("loop/backing_file")) else {
+                continue;
+            };
+            let backing = PathBuf::from(b.trim_end_matches('\n'));
+            if !under(&backing) {
+                continue;
+            }
+            let dev = PathBuf::from("/dev").join(e.file_name());
+            match detach_loop(&dev, &backing) {
+                Ok(()) => s.actions.push(SweepAction::Detached {
+                    device: dev,
+                    backing_file: backing,
+                }),
+                Err(err) => s.failures.push(format!(
+                    "loop {} (unrecorded): detach: {err}",
+                    dev.display()
+                )),
+            }
+        }
+    }
+    stop_orphans(dir, s, opts, true);
+    if let Ok(infos) = read_mountinfo() {
+        let mut inside: Vec<&MountInfo> = infos.iter().filter(|m| under(&m.mount_point)).collect();
+        inside.sort_by_key(|m| std::cmp::Reverse(m.mount_point.components().count()));
+        for m in inside {
+            match umount_verified(&m.mount_point, m.id, &opts.umount) {
+                Ok(_) => s.actions.push(SweepAction::Unmounted {
+                    path: m.mount_point.clone(),
+                    mount_id: m.id,
+                }),
+                Err(f) => {
+                    let e =
+                        f.into_error(&format!("{} {}", m.fstype, m.source), &m.mount_point, m.id);
+                    s.failures.push(e.to_string());
+                }
+            }
+        }
+    }
+}
+
 /// Remove what a killed session's daemons left in its directory: plain files
 /// (export files, pid files, logs, LV descriptors) that are not mountpoints, and
 /// empty directories (the probe mountpoint). Never recursive, never a mountpoint.
@@ -556,6 +725,10 @@ fn remove_runtime_files(dir: &Path) {
     let mounted: HashSet<PathBuf> = read_mountinfo()
         .map(|v| v.into_iter().map(|m| m.mount_point).collect())
         .unwrap_or_default();
+    remove_runtime_files_in(dir, &mounted, 3);
+}
+
+fn remove_runtime_files_in(dir: &Path, mounted: &HashSet<PathBuf>, depth: u32) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -568,7 +741,9 @@ fn remove_runtime_files(dir: &Path) {
             Ok(t) if t.is_file() => {
                 let _ = fs::remove_file(&p);
             }
-            Ok(t) if t.is_dir() => {
+            Ok(t) if t.is_dir() && depth > 0 => {
+                // Empty it the same way (never recursively deleting), then rmdir.
+                remove_runtime_files_in(&p, mounted, depth - 1);
                 let _ = fs::remove_dir(&p);
             }
             _ => {}

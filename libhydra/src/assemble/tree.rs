@@ -4,8 +4,11 @@ use super::devfs::{self, DevNode};
 use super::mount::{BtrfsSubvol, FsType, MountGuard, MountRequest, MountTarget, SystemMount};
 use super::resolve::{FsRole, Resolution, Resolver, RootSigns, Volume};
 use super::teardown::{CloseError, MarkerItem, Resource, TeardownError, TeardownStack};
+use crate::attach::kernel::{attach_disk_with, AttachPath, DiskDevice, PathChoice};
+use crate::attach::lvm2::{self, ActiveVg, Lvm2Options};
 use crate::attach::lvmap::{map_lv, plan_lv, MappedLv};
-use crate::attach::{attach_disk, AttachOptions, AttachedDisk};
+use crate::attach::partitions::PartitionSet;
+use crate::attach::{AttachOptions, AttachedDisk};
 use crate::format::fstab::Fstab;
 use crate::guest::GuestRoot;
 use crate::layout::{Content, FsInfo, Layout};
@@ -39,6 +42,9 @@ pub struct AssembleOptions {
     /// this many resources (disks, LV maps, mounts, directories) were made.
     #[doc(hidden)]
     pub fail_after: Option<usize>,
+    /// Kernel path (NBD, lvm2), userspace path, or what the kernel offers
+    /// (see [`crate::attach::kernel`]); `None`: `HYDRA_ATTACH_PATH`, else auto.
+    pub attach_path: Option<AttachPath>,
 }
 
 impl Default for AssembleOptions {
@@ -51,6 +57,7 @@ impl Default for AssembleOptions {
             runtime_dir: PathBuf::from(DEFAULT_RUNTIME_DIR),
             inspect_only: false,
             fail_after: None,
+            attach_path: None,
         }
     }
 }
@@ -277,6 +284,62 @@ impl Resource for MappedLv {
     }
 }
 
+impl Resource for PartitionSet {
+    fn describe(&self) -> String {
+        format!("partitions added to {}", self.device().display())
+    }
+    fn close(self: Box<Self>) -> Result<(), CloseError> {
+        PartitionSet::close(*self).map_err(|e| Box::new(e) as CloseError)
+    }
+    fn release(self: Box<Self>) {
+        PartitionSet::release(*self)
+    }
+}
+
+impl Resource for DiskDevice {
+    fn describe(&self) -> String {
+        format!(
+            "disk {} ({}) on {}",
+            self.index(),
+            self.image_path().display(),
+            self.device().display()
+        )
+    }
+    fn close(self: Box<Self>) -> Result<(), CloseError> {
+        DiskDevice::close(*self).map_err(|e| Box::new(e) as CloseError)
+    }
+    fn release(self: Box<Self>) {
+        DiskDevice::release(*self)
+    }
+    fn marker_items(&self) -> Vec<MarkerItem> {
+        match self {
+            DiskDevice::Loop(a) => Resource::marker_items(a),
+            // SIGTERM from a sweep makes qemu-nbd disconnect the device.
+            DiskDevice::Nbd { .. } => self.nbd_pid().and_then(daemon_item).into_iter().collect(),
+        }
+    }
+}
+
+impl Resource for ActiveVg {
+    fn describe(&self) -> String {
+        format!(
+            "VG {} active (lvm2, on {})",
+            self.name(),
+            self.devices()
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+    fn close(self: Box<Self>) -> Result<(), CloseError> {
+        ActiveVg::close(*self).map_err(|e| Box::new(e) as CloseError)
+    }
+    fn release(self: Box<Self>) {
+        ActiveVg::release(*self)
+    }
+}
+
 /// A directory the session created (the tree root), removed with rmdir at the end.
 struct CreatedDir(PathBuf);
 
@@ -326,12 +389,20 @@ struct Session<'a> {
     lv_fs: Vec<(String, String, FsInfo)>,
     nodes: Vec<DevNode>,
     warnings: Vec<String>,
+    /// How disks and LVs are attached (kernel or userspace pieces).
+    choice: PathChoice,
 }
 
 /// Assemble the guest tree of `layout` (from [`crate::probe::probe`]).
 ///
 /// On any error, everything made so far is torn down before returning.
 pub fn assemble(layout: &Layout, opts: &AssembleOptions) -> Result<GuestTree, AssembleError> {
+    let asked = match opts.attach_path {
+        Some(p) => p,
+        None => AttachPath::from_env()?,
+    };
+    let choice = PathChoice::resolve(asked)?;
+    tracing::info!(%choice, "attach path");
     let sessions = opts.runtime_dir.join("sessions");
     let stack = TeardownStack::new_session(&sessions, Some(&opts.tree_root))
         .map_err(|e| AssembleError::Session(format!("{}: {e}", sessions.display())))?;
@@ -348,6 +419,7 @@ pub fn assemble(layout: &Layout, opts: &AssembleOptions) -> Result<GuestTree, As
         lv_fs: Vec::new(),
         nodes: Vec::new(),
         warnings: Vec::new(),
+        choice,
     };
     match s.run() {
         Ok(tree) => Ok(tree),
@@ -381,6 +453,14 @@ impl Session<'_> {
     }
 
     fn run(&mut self) -> Result<GuestTree, AssembleError> {
+        // FUSE drivers mount in here first: inside the session's own directory, so
+        // a sweep can tell a killed session's half-made FUSE mount as its own.
+        let staging = self.session_dir.join("fuse");
+        std::fs::create_dir_all(&staging).map_err(|e| AssembleError::TreeRoot {
+            path: staging.clone(),
+            what: e.to_string(),
+        })?;
+        self.push(CreatedDir(staging))?;
         self.attach()?;
         self.map_lvs()?;
         let candidates = self.classify()?;
@@ -458,73 +538,85 @@ impl Session<'_> {
             read_only: !self.opts.read_write,
             runtime_dir: self.session_dir.clone(),
         };
-        // Attach in order; until pushed onto the stack, a failure drops (and so
-        // detaches) what this loop made.
-        let mut attached: Vec<AttachedDisk> = Vec::with_capacity(self.layout.disks.len());
-        for d in &self.layout.disks {
+        // Attach in order, each recorded (pushed) as soon as it exists.
+        let mut devices: Vec<PathBuf> = Vec::with_capacity(self.layout.disks.len());
+        let mut part_paths: BTreeMap<(usize, u32), PathBuf> = BTreeMap::new();
+        let disks = self.layout.disks.clone();
+        for d in &disks {
             self.check_signal()?;
-            attached.push(attach_disk(&d.path, d, &aopts)?);
+            let a = attach_disk_with(&d.path, d, &aopts, &self.choice)?;
+            devices.push(a.device().to_path_buf());
+            for p in &d.partitions {
+                if let Some(dev) = a.partition_path(p.number) {
+                    part_paths.insert((d.index, p.number), dev);
+                }
+            }
+            self.push(a)?;
         }
         // Formats the prober cannot read from the file (qcow2, sparse VMDK, VHDX,
         // dynamic VHD) are scanned now, through their attached device; the LVM
-        // volume groups are assembled again with them.
-        if self.layout.disks.iter().any(|d| !d.image.readable) {
-            let paths: Vec<PathBuf> = self
-                .layout
-                .disks
+        // volume groups are assembled again with them, and their partitions added.
+        if disks.iter().any(|d| !d.image.readable) {
+            let paths: Vec<PathBuf> = disks
                 .iter()
-                .zip(&attached)
-                .map(|(d, a)| {
+                .zip(&devices)
+                .map(|(d, dev)| {
                     if d.image.readable {
                         d.path.clone()
                     } else {
-                        a.device().to_path_buf()
+                        dev.clone()
                     }
                 })
                 .collect();
             let mut fresh =
                 crate::probe::probe(&paths).map_err(|e| AssembleError::Probe(Box::new(e)))?;
-            for (f, orig) in fresh.disks.iter_mut().zip(&self.layout.disks) {
+            for (f, orig) in fresh.disks.iter_mut().zip(&disks) {
                 f.path = orig.path.clone();
                 f.image = orig.image.clone();
             }
-            for (d, a) in fresh.disks.iter().zip(attached.iter_mut()) {
-                if !self.layout.disks[d.index].image.readable {
-                    a.add_partitions(&d.partitions)?;
+            for (d, dev) in fresh.disks.iter().zip(&devices) {
+                if disks[d.index].image.readable || d.partitions.is_empty() {
+                    continue;
                 }
+                let file = std::fs::File::open(dev)
+                    .map_err(|e| crate::attach::AttachError::os(dev, "open for partitions", e))?;
+                let name = dev.file_name().and_then(|n| n.to_str()).unwrap_or("disk");
+                let set = PartitionSet::add(&file, dev, name, &d.partitions)?;
+                for p in &d.partitions {
+                    if let Some(pp) = set.path(p.number) {
+                        part_paths.insert((d.index, p.number), pp.to_path_buf());
+                    }
+                }
+                self.push(set)?;
             }
             self.layout = fresh;
         }
-        for (d, a) in self.layout.disks.iter().zip(&attached) {
-            self.devices
-                .insert(format!("disk{}", d.index), a.device().to_path_buf());
+        let layout = self.layout.clone();
+        for (d, dev) in layout.disks.iter().zip(&devices) {
+            self.devices.insert(format!("disk{}", d.index), dev.clone());
             let mut whole = DevNode {
-                host: a.device().to_path_buf(),
+                host: dev.clone(),
                 links: Vec::new(),
             };
             if let Some(fs) = d.content.as_ref().and_then(Content::fs) {
                 whole.links = fs_links(fs, None);
                 let v = Volume::WholeDisk { disk: d.index };
-                self.devices
-                    .insert(volume_name(&v), a.device().to_path_buf());
+                self.devices.insert(volume_name(&v), dev.clone());
             }
             self.nodes.push(whole);
             for p in &d.partitions {
-                if let Some(dev) = a.partition_path(p.number) {
+                if let Some(pdev) = part_paths.get(&(d.index, p.number)) {
                     let v = Volume::Partition {
                         disk: d.index,
                         number: p.number,
                     };
-                    self.devices.insert(volume_name(&v), dev.clone());
+                    self.devices.insert(volume_name(&v), pdev.clone());
                     self.nodes.push(DevNode {
-                        host: dev,
+                        host: pdev.clone(),
                         links: fs_links_part(p),
                     });
                 }
             }
-        }
-        for a in attached {
-            self.push(a)?;
         }
         Ok(())
     }
@@ -544,6 +636,9 @@ impl Session<'_> {
             .collect();
         let vgs = self.layout.volume_groups.clone();
         for vg in &vgs {
+            if self.choice.lvm2 && self.activate_vg(vg)? {
+                continue;
+            }
             for lv in vg.lvs.iter().filter(|l| l.visible) {
                 self.check_signal()?;
                 if let Err(e) = plan_lv(vg, lv) {
@@ -559,33 +654,87 @@ impl Session<'_> {
                 )?;
                 let dev = m.device().to_path_buf();
                 self.push(m)?;
-                let name = volume_name(&Volume::Lv {
-                    vg: vg.name.clone(),
-                    lv: lv.name.clone(),
-                });
-                let mut links = vec![
-                    format!("mapper/{}", devfs::dm_name(&vg.name, &lv.name)),
-                    format!("{}/{}", vg.name, lv.name),
-                ];
-                // What the LV holds (the layout does not know: probe it now).
-                match crate::probe::probe(&[&dev]) {
-                    Ok(l) => {
-                        if let Some(fs) = l.disks[0].content.as_ref().and_then(Content::fs) {
-                            links.extend(fs_links(fs, None));
-                            self.lv_fs
-                                .push((vg.name.clone(), lv.name.clone(), fs.clone()));
-                        }
-                    }
-                    Err(e) => self.warnings.push(format!("LV {name}: probe failed: {e}")),
-                }
-                self.nodes.push(DevNode {
-                    host: dev.clone(),
-                    links,
-                });
-                self.devices.insert(name, dev);
+                self.add_lv(&vg.name, &lv.name, dev);
             }
         }
         Ok(())
+    }
+
+    /// Activate `vg` with lvm2, scoped to its PVs on the attached disks; `false`
+    /// when it clashes with the helper on the auto path (then mapped as on the
+    /// userspace path, see [`crate::attach::lvm2`]).
+    fn activate_vg(&mut self, vg: &crate::layout::VolumeGroup) -> Result<bool, AssembleError> {
+        self.check_signal()?;
+        if let Some(clash) = lvm2::check_clash(vg)? {
+            if self.choice.asked == AttachPath::Kernel {
+                return Err(crate::attach::AttachError::from(clash).into());
+            }
+            self.warnings.push(format!(
+                "{}: its LVs are mapped by Hydra instead of lvm2 (linear LVs only)",
+                clash.summary()
+            ));
+            return Ok(false);
+        }
+        let pvs: Vec<PathBuf> = vg
+            .pvs
+            .iter()
+            .filter_map(|pv| {
+                let at = pv.location.as_ref()?;
+                let key = match at.partition {
+                    Some(number) => volume_name(&Volume::Partition {
+                        disk: at.disk,
+                        number,
+                    }),
+                    None => format!("disk{}", at.disk),
+                };
+                self.devices.get(&key).cloned()
+            })
+            .collect();
+        let opts = Lvm2Options {
+            read_only: !self.opts.read_write,
+            ..Lvm2Options::default()
+        };
+        let active = lvm2::activate(vg, &pvs, &opts)?;
+        let lvs: Vec<(String, PathBuf)> = active
+            .lvs()
+            .iter()
+            .map(|l| (l.name.clone(), l.path.clone()))
+            .collect();
+        self.warnings.extend(active.notes().iter().cloned());
+        self.push(active)?;
+        for (lv, dev) in lvs {
+            self.add_lv(&vg.name, &lv, dev);
+        }
+        Ok(true)
+    }
+
+    /// Name an LV's block device: probe what it holds, give the chroot its
+    /// mapper and `VG/LV` names and by-uuid links.
+    fn add_lv(&mut self, vg: &str, lv: &str, dev: PathBuf) {
+        let name = volume_name(&Volume::Lv {
+            vg: vg.to_string(),
+            lv: lv.to_string(),
+        });
+        let mut links = vec![
+            format!("mapper/{}", devfs::dm_name(vg, lv)),
+            format!("{vg}/{lv}"),
+        ];
+        // What the LV holds (the layout does not know: probe it now).
+        match crate::probe::probe(&[&dev]) {
+            Ok(l) => {
+                if let Some(fs) = l.disks[0].content.as_ref().and_then(Content::fs) {
+                    links.extend(fs_links(fs, None));
+                    self.lv_fs
+                        .push((vg.to_string(), lv.to_string(), fs.clone()));
+                }
+            }
+            Err(e) => self.warnings.push(format!("LV {name}: probe failed: {e}")),
+        }
+        self.nodes.push(DevNode {
+            host: dev.clone(),
+            links,
+        });
+        self.devices.insert(name, dev);
     }
 
     /// Every mountable filesystem, mounted read-only in turn and classified.
@@ -625,6 +774,7 @@ impl Session<'_> {
                 continue;
             };
             let req = MountRequest::fs(&dev, t)
+                .staging_dir(self.session_dir.join("fuse"))
                 .read_only(true)
                 .options(ro_options(t));
             let role = match MountGuard::mount(&req, MountTarget::Host(&scratch)) {
@@ -690,7 +840,9 @@ impl Session<'_> {
             }
         }
         let t = fs_type(&root.fs).expect("candidates are mountable");
-        let mut req = MountRequest::fs(&root.device, t).read_only(!self.opts.read_write);
+        let mut req = MountRequest::fs(&root.device, t)
+            .staging_dir(self.session_dir.join("fuse"))
+            .read_only(!self.opts.read_write);
         if !self.opts.read_write {
             req = req.options(ro_options(t));
         }
@@ -844,7 +996,9 @@ impl Session<'_> {
                 continue;
             };
             let t = fs_type(&fs).expect("checked mountable");
-            let mut req = MountRequest::fs(&dev, t).read_only(!self.opts.read_write);
+            let mut req = MountRequest::fs(&dev, t)
+                .staging_dir(self.session_dir.join("fuse"))
+                .read_only(!self.opts.read_write);
             let opts = if self.opts.read_write {
                 options
             } else {

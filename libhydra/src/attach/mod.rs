@@ -11,8 +11,11 @@
 //! export) and only ever touches what this process made.
 
 pub mod fuse_export;
+pub mod kernel;
 pub mod loopdev;
+pub mod lvm2;
 pub mod lvmap;
+pub mod nbd;
 pub mod partitions;
 mod sys;
 

@@ -55,6 +55,11 @@ pub fn partition_name(disk: &str, number: u32) -> String {
 }
 
 impl PartitionSet {
+    /// The whole device the partitions belong to.
+    pub fn device(&self) -> &Path {
+        &self.device
+    }
+
     /// Keep the partitions but let go of the device: close the duplicate fd.
     pub fn release(mut self) {
         drop(self.file.take());
