@@ -957,3 +957,46 @@ fn nbd_devices_in_parallel_and_after_sigterm() {
     assert!(!Path::new(&format!("/sys/block/{name}/pid")).exists());
     assert_clean(&before, &dir.join("run"), "after SIGTERM");
 }
+
+/// A kernel-path session left behind (persisted: its guards let go, as a killed
+/// process's would) is taken apart by the sweep: the guest VG it activated through
+/// lvm2 is deactivated (scoped), its nbd and loop devices freed.
+#[test]
+fn sweep_deactivates_a_left_behind_guest_vg() {
+    let test = "sweep_deactivates_a_left_behind_guest_vg";
+    if !in_vm(test, &["rhel-lvm"]) {
+        return;
+    }
+    let g = guest_fixture("rhel-lvm");
+    let dir = scratch("sweep-vg");
+    let before = snapshot();
+    let layout = libhydra::probe::probe(&[&g.formats["qcow2"][0]]).unwrap();
+    let o = opts(&dir, "left", AttachPath::Kernel);
+    let tree = assemble(&layout, &o).unwrap();
+    tree.persist().unwrap();
+    assert!(
+        dmsetup_ls().iter().any(|l| l.starts_with("rhel-")),
+        "the guest VG is active: {:?}",
+        dmsetup_ls()
+    );
+    let r = libhydra::assemble::sweep::sweep_with(&libhydra::assemble::sweep::SweepOptions {
+        sessions_dir: dir.join("run/sessions"),
+        release: Some(o.tree_root.clone()),
+        tree_roots: vec![],
+        ..Default::default()
+    });
+    assert!(r.is_clean(), "{r}");
+    assert!(r.to_string().contains("deactivate VG rhel"), "{r}");
+    assert!(
+        !dmsetup_ls().iter().any(|l| l.starts_with("rhel-")),
+        "{:?}",
+        dmsetup_ls()
+    );
+    for _ in 0..50 {
+        if snapshot() == before {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_clean(&before, &dir.join("run"), "swept");
+}

@@ -1554,6 +1554,12 @@ fn mount_fuse(
         FsType::Vfat => {
             args.push("-f".into());
             opts.push(if read_only { "ro" } else { "rw+" }.into());
+            // The mount's source in mountinfo is then the device, as for a kernel
+            // mount (and ntfs-3g): a sweep can tell the mount as one of the
+            // session's own even when it was never recorded.
+            opts.push(format!("fsname={}", device.display()));
+            // Keep the type `fuse.fusefat` (fsname alone drops libfuse's default subtype).
+            opts.push("subtype=fusefat".into());
             if !parsed.data.is_empty() {
                 notes.push(format!(
                     "vfat options `{}` not passed to fusefat (it takes none of them)",

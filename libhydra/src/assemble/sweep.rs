@@ -104,6 +104,11 @@ pub enum SweepAction {
         /// Its backing file.
         backing_file: PathBuf,
     },
+    /// Deactivated a guest VG (lvm2, scoped to its PVs).
+    Deactivated {
+        /// VG name.
+        vg: String,
+    },
     /// Removed the session's marker and directory.
     RemovedSession {
         /// The session directory.
@@ -138,6 +143,9 @@ impl fmt::Display for SweepAction {
                 device.display(),
                 backing_file.display()
             ),
+            SweepAction::Deactivated { vg } => {
+                write!(f, "deactivate VG {vg} (vgchange -an, scoped)")
+            }
             SweepAction::RemovedSession { dir } => write!(f, "remove session {}", dir.display()),
             SweepAction::Skipped { item, reason } => write!(f, "leave {item}: {reason}"),
         }
@@ -510,6 +518,31 @@ fn sweep_session(
     };
     for entry in m.resources.iter().rev() {
         for item in &entry.items {
+            let MarkerItem::LvmVg {
+                name,
+                uuid,
+                devices,
+            } = item
+            else {
+                continue;
+            };
+            if opts.dry_run {
+                s.actions
+                    .push(SweepAction::Deactivated { vg: name.clone() });
+                continue;
+            }
+            match crate::attach::lvm2::deactivate_recorded(name, uuid, devices) {
+                Ok(true) => s
+                    .actions
+                    .push(SweepAction::Deactivated { vg: name.clone() }),
+                Ok(false) => s.actions.push(SweepAction::Skipped {
+                    item: format!("VG {name}"),
+                    reason: "not active any more".into(),
+                }),
+                Err(e) => s.failures.push(format!("VG {name}: {e}")),
+            }
+        }
+        for item in &entry.items {
             let MarkerItem::Loop {
                 device,
                 backing_file,
@@ -636,9 +669,11 @@ fn stop_orphans(dir: &Path, s: &mut SessionSweep, opts: &SweepOptions, storage: 
             if state == 'Z' || !cmd.iter().any(|a| a.contains(&needle)) {
                 continue;
             }
+            // Storage daemons (an export or an NBD device under the session's loops,
+            // partitions and VGs) go last; FUSE drivers first.
             let is_storage = cmd
                 .first()
-                .is_some_and(|a| a.contains("qemu-storage-daemon"));
+                .is_some_and(|a| a.contains("qemu-storage-daemon") || a.contains("qemu-nbd"));
             if is_storage != storage {
                 continue;
             }
@@ -652,11 +687,14 @@ fn stop_orphans(dir: &Path, s: &mut SessionSweep, opts: &SweepOptions, storage: 
         }
     }
     if !storage {
-        let staging = canon.join("fuse");
+        // Directory mounts inside the session's own directory: FUSE staging mounts
+        // and the read-only mounts of the root search (never recorded: each lives
+        // for a moment). Export files (regular-file mountpoints) wait for step 3.
         if let Ok(infos) = read_mountinfo() {
+            let is_file = |p: &Path| matches!(fs::metadata(p), Ok(md) if md.is_file());
             let mut inside: Vec<&MountInfo> = infos
                 .iter()
-                .filter(|m| m.mount_point.starts_with(&staging))
+                .filter(|m| m.mount_point.starts_with(&canon) && !is_file(&m.mount_point))
                 .collect();
             inside.sort_by_key(|m| std::cmp::Reverse(m.mount_point.components().count()));
             for m in inside {

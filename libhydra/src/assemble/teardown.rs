@@ -126,6 +126,15 @@ pub enum MarkerItem {
         /// The backing file as `/sys/block/loopN/loop/backing_file` shows it.
         backing_file: PathBuf,
     },
+    /// A guest VG activated through lvm2 (the kernel path).
+    LvmVg {
+        /// VG name.
+        name: String,
+        /// VG UUID (selects its device-mapper devices).
+        uuid: String,
+        /// The guest PV devices every lvm command is scoped to.
+        devices: Vec<PathBuf>,
+    },
     /// A daemon process (FUSE driver, qemu-storage-daemon).
     Daemon {
         /// Its pid.

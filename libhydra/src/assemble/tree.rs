@@ -335,6 +335,13 @@ impl Resource for ActiveVg {
     fn close(self: Box<Self>) -> Result<(), CloseError> {
         ActiveVg::close(*self).map_err(|e| Box::new(e) as CloseError)
     }
+    fn marker_items(&self) -> Vec<MarkerItem> {
+        vec![MarkerItem::LvmVg {
+            name: self.name().to_string(),
+            uuid: self.uuid().to_string(),
+            devices: self.devices().to_vec(),
+        }]
+    }
     fn release(self: Box<Self>) {
         ActiveVg::release(*self)
     }

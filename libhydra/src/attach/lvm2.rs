@@ -635,6 +635,52 @@ impl Drop for ActiveVg {
     }
 }
 
+/// Deactivate a guest VG that a killed session left active, from what its session
+/// marker recorded: `vgchange -an` scoped to `devices` (the guest's PVs), then a
+/// check that no device-mapper device with the VG's UUID is left. Nothing is done
+/// when none is active (`Ok(false)`).
+pub fn deactivate_recorded(
+    name: &str,
+    uuid: &str,
+    devices: &[PathBuf],
+) -> Result<bool, AttachError> {
+    let prefix = dm_uuid_prefix(uuid);
+    let active = |()| -> Result<Vec<DmDevice>, AttachError> {
+        Ok(dm_devices()
+            .map_err(|e| AttachError::os(Path::new("/sys/block"), "list", e))?
+            .into_iter()
+            .filter(|d| d.uuid.starts_with(&prefix))
+            .collect())
+    };
+    if active(())?.is_empty() {
+        return Ok(false);
+    }
+    let mut last = None;
+    for attempt in 0..DEACTIVATE_TRIES {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        last = lvm_command("vgchange", devices, None)
+            .args(["-an", "--ignoremonitoring", name])
+            .describe(format!(
+                "deactivate guest VG {name} left by a killed session"
+            ))
+            .run()
+            .err();
+        if active(())?.is_empty() {
+            let _ = fs::remove_dir(format!("/dev/{name}"));
+            return Ok(true);
+        }
+    }
+    Err(AttachError::Invalid {
+        object: PathBuf::from(format!("/dev/{name}")),
+        what: format!(
+            "still active after vgchange -an{}",
+            last.map(|e| format!(" ({e})")).unwrap_or_default()
+        ),
+    })
+}
+
 /// fsync and `BLKFLSBUF` one block device.
 fn flush(dev: &Path) -> io::Result<()> {
     let f = File::open(dev)?;
