@@ -66,29 +66,10 @@ fn path(field: &str) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(&unescape(field)))
 }
 
-/// Undo mountinfo's octal escapes (`\040` space, `\011` tab, `\012` newline, `\134` backslash).
+/// Undo mountinfo's octal escapes (`\040` space, `\011` tab, `\012` newline,
+/// `\134` backslash): the same libmount unmangling as fstab's.
 pub fn unescape(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') as u32 * 64
-                + (b[i + 2] - b'0') as u32 * 8
-                + (b[i + 3] - b'0') as u32;
-            if v <= 255 {
-                out.push(v as u8);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
+    super::fstab::unmangle(s.as_bytes())
 }
 
 #[cfg(test)]
