@@ -1179,7 +1179,7 @@ pub enum FsRole {
 
 /// The paths found in one mounted filesystem, classified into [`FsRole`]s.
 ///
-/// The caller checks each path of [`RootSigns::PROBES`] (with `lstat`: a dangling
+/// The caller checks each path of [`RootSigns::probes`] (with `lstat`: a dangling
 /// symlink such as `bin -> usr/bin` counts) and passes those that exist, plus the
 /// names of the top-level entries (for `vmlinuz-*`, `initramfs-*`) and of the
 /// entries of a top-level `EFI` directory (as `EFI/<name>`). Paths are relative to
@@ -1234,51 +1234,30 @@ const WINDOWS_HIVE: &str = "windows/system32/config/system";
 
 impl RootSigns {
     /// The fixed paths the caller should look for (see the type's documentation for
-    /// the directory listings to add).
-    pub const PROBES: &'static [&'static str] = &[
-        "etc",
-        "etc/fstab",
-        "bin",
-        "usr",
-        "usr/bin",
-        "sbin",
-        "usr/sbin",
-        "sbin/init",
-        "usr/sbin/init",
-        "lib/systemd/systemd",
-        "usr/lib/systemd/systemd",
-        "etc/os-release",
-        "usr/lib/os-release",
-        "etc/redhat-release",
-        "etc/SuSE-release",
-        "etc/debian_version",
-        "etc/lsb-release",
-        "etc/hosts",
-        "etc/passwd",
-        "etc/inittab",
-        "lib/modules",
-        "usr/lib/modules",
-        "boot",
-        "grub",
-        "grub/grub.cfg",
-        "grub/menu.lst",
-        "grub/grub.conf",
-        "grub2",
-        "grub2/grub.cfg",
-        "grub2/grubenv",
-        "loader/entries",
-        "EFI",
-        "Windows/System32/config/SYSTEM",
-        "share",
-        "lib",
-        "lib64",
-        "libexec",
-        "local",
-        "log",
-        "spool",
-        "cache",
-        "run",
-    ];
+    /// the directory listings to add): the signs of a Linux root, the bootloader
+    /// files, and the other names the roles are decided by.
+    pub fn probes() -> impl Iterator<Item = &'static str> {
+        const OTHERS: &[&str] = &[
+            "etc",
+            "etc/fstab",
+            "usr",
+            "boot",
+            "grub",
+            "grub2",
+            "EFI",
+            "Windows/System32/config/SYSTEM",
+            "share",
+            "lib",
+            "lib64",
+            "libexec",
+            "local",
+            "log",
+            "spool",
+            "cache",
+            "run",
+        ];
+        OTHERS.iter().chain(LINUX_SIGNS).chain(BOOT_FILES).copied()
+    }
 
     /// Collect the paths that exist.
     pub fn from_paths<I, S>(paths: I) -> Self
@@ -2197,6 +2176,8 @@ mod tests {
         assert_eq!(roles(&["log", "spool", "lib", "cache", "tmp"]), vec![Var]);
         assert_eq!(roles(&["lost+found", "data"]), Vec::<FsRole>::new());
         assert_eq!(roles(&[]), Vec::<FsRole>::new());
-        assert!(RootSigns::PROBES.contains(&"etc/fstab"));
+        let probes: Vec<&str> = RootSigns::probes().collect();
+        assert!(probes.contains(&"etc/fstab") && probes.contains(&"grub2/grubenv"));
+        assert!(probes.contains(&"usr/lib/systemd/systemd"));
     }
 }

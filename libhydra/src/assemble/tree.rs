@@ -36,8 +36,6 @@ pub struct AssembleOptions {
     pub chroot: bool,
     /// Session markers and runtime files (`/run/hydra`).
     pub runtime_dir: PathBuf,
-    /// Only find and classify the roots; mount nothing at the tree root.
-    pub inspect_only: bool,
     /// Fault injection for tests: fail, as if the step had failed, right after
     /// this many resources (disks, LV maps, mounts, directories) were made.
     #[doc(hidden)]
@@ -55,7 +53,6 @@ impl Default for AssembleOptions {
             root: None,
             chroot: false,
             runtime_dir: PathBuf::from(DEFAULT_RUNTIME_DIR),
-            inspect_only: false,
             fail_after: None,
             attach_path: None,
         }
@@ -523,16 +520,12 @@ impl Session<'_> {
             warnings: Vec::new(),
             stack: TeardownStack::new(),
         };
-        if !self.opts.inspect_only {
-            self.mount_root(&root, None, &mut tree)?;
-            if kind == "linux" {
-                self.mount_fstab(&root, &mut tree)?;
-                if self.opts.chroot {
-                    self.chroot_mounts()?;
-                }
+        self.mount_root(&root, None, &mut tree)?;
+        if kind == "linux" {
+            self.mount_fstab(&root, &mut tree)?;
+            if self.opts.chroot {
+                self.chroot_mounts()?;
             }
-        } else {
-            tree.root = Some(root);
         }
         tree.warnings = std::mem::take(&mut self.warnings);
         tree.stack = std::mem::take(&mut self.stack);
@@ -606,7 +599,7 @@ impl Session<'_> {
                 links: Vec::new(),
             };
             if let Some(fs) = d.content.as_ref().and_then(Content::fs) {
-                whole.links = fs_links(fs, None);
+                whole.links = fs_links(fs);
                 let v = Volume::WholeDisk { disk: d.index };
                 self.devices.insert(volume_name(&v), dev.clone());
             }
@@ -730,7 +723,7 @@ impl Session<'_> {
         match crate::probe::probe(&[&dev]) {
             Ok(l) => {
                 if let Some(fs) = l.disks[0].content.as_ref().and_then(Content::fs) {
-                    links.extend(fs_links(fs, None));
+                    links.extend(fs_links(fs));
                     self.lv_fs
                         .push((vg.to_string(), lv.to_string(), fs.clone()));
                 }
@@ -1068,7 +1061,7 @@ impl Session<'_> {
 }
 
 /// `disk/by-uuid/...` and `disk/by-label/...` names of a filesystem.
-fn fs_links(fs: &FsInfo, _part: Option<()>) -> Vec<String> {
+fn fs_links(fs: &FsInfo) -> Vec<String> {
     let mut v = Vec::new();
     if let Some(u) = &fs.uuid {
         v.push(format!("disk/by-uuid/{}", devfs::udev_escape(u)));
@@ -1081,11 +1074,7 @@ fn fs_links(fs: &FsInfo, _part: Option<()>) -> Vec<String> {
 
 /// The filesystem names plus `by-partuuid` / `by-partlabel` of a partition.
 fn fs_links_part(p: &crate::layout::Partition) -> Vec<String> {
-    let mut v = p
-        .content
-        .fs()
-        .map(|f| fs_links(f, None))
-        .unwrap_or_default();
+    let mut v = p.content.fs().map(fs_links).unwrap_or_default();
     if let Some(u) = &p.uuid {
         v.push(format!("disk/by-partuuid/{}", devfs::udev_escape(u)));
     }
@@ -1097,8 +1086,7 @@ fn fs_links_part(p: &crate::layout::Partition) -> Vec<String> {
 
 /// Look for the signs of an OS in a mounted filesystem (confined).
 fn classify_tree(g: &GuestRoot) -> FsRole {
-    let mut present: Vec<String> = RootSigns::PROBES
-        .iter()
+    let mut present: Vec<String> = RootSigns::probes()
         .filter(|p| g.exists(p).unwrap_or(false))
         .map(|p| p.to_string())
         .collect();
