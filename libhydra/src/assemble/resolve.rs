@@ -325,6 +325,19 @@ impl<'a> Resolver<'a> {
         self
     }
 
+    /// The filesystem on `volume`: from the layout for partitions and whole
+    /// disks, from what was added with [`Resolver::with_lv_fs`] for LVs.
+    pub fn fs_of(&self, volume: &Volume) -> Option<&FsInfo> {
+        match volume {
+            Volume::Lv { vg, lv } => self
+                .lv_fs
+                .iter()
+                .find(|(g, l, _)| g == vg && l == lv)
+                .map(|(_, _, f)| f),
+            v => v.fs(self.layout),
+        }
+    }
+
     /// Resolve one entry. See the module documentation for the rules.
     pub fn resolve(&self, spec: &Spec, vfstype: &str, options: &str) -> Resolution {
         let opts = Options::new(options);

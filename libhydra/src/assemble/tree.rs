@@ -188,6 +188,10 @@ pub struct GuestTree {
     pub fstab: Vec<FstabOutcome>,
     /// Things the user should know (unmapped LVs, unresolved entries, ...).
     pub warnings: Vec<String>,
+    /// The layout, completed with what was scanned through attached devices.
+    pub layout: Layout,
+    /// The filesystems found on mapped LVs: (VG, LV, filesystem).
+    pub lv_fs: Vec<(String, String, FsInfo)>,
     stack: TeardownStack,
 }
 
@@ -205,6 +209,16 @@ impl GuestTree {
     /// Confined access to the guest's files.
     pub fn guest(&self) -> Result<GuestRoot, crate::guest::GuestError> {
         GuestRoot::open(&self.root_dir)
+    }
+
+    /// A resolver of the guest's device names (fstab specs, `root=`) against
+    /// this tree's disks and mapped LVs.
+    pub fn resolver(&self) -> Resolver<'_> {
+        let mut r = Resolver::new(&self.layout);
+        for (vg, lv, fs) in &self.lv_fs {
+            r = r.with_lv_fs(vg, lv, fs.clone());
+        }
+        r
     }
 
     /// Tear everything down in reverse: unmount, unmap LVs, detach disks, stop
@@ -518,6 +532,11 @@ impl Session<'_> {
             mounts: Vec::new(),
             fstab: Vec::new(),
             warnings: Vec::new(),
+            layout: Layout {
+                disks: Vec::new(),
+                volume_groups: Vec::new(),
+            },
+            lv_fs: Vec::new(),
             stack: TeardownStack::new(),
         };
         self.mount_root(&root, None, &mut tree)?;
@@ -528,6 +547,8 @@ impl Session<'_> {
             }
         }
         tree.warnings = std::mem::take(&mut self.warnings);
+        tree.layout = self.layout.clone();
+        tree.lv_fs = self.lv_fs.clone();
         tree.stack = std::mem::take(&mut self.stack);
         Ok(tree)
     }

@@ -469,6 +469,13 @@ impl GuestRoot {
         sys::unlinkat(dir.as_fd(), &name, 0).map_err(|e| io_err(path, "remove", e))
     }
 
+    /// Remove the empty directory at `path` (a symlink there is refused).
+    pub fn remove_dir(&self, path: impl AsRef<Path>) -> GuestResult<()> {
+        let path = path.as_ref();
+        let (dir, name) = self.open_parent(path, "rmdir")?;
+        sys::unlinkat(dir.as_fd(), &name, libc::AT_REMOVEDIR).map_err(|e| io_err(path, "rmdir", e))
+    }
+
     /// Create a symlink at `linkpath` whose text is `target` (stored as is,
     /// not resolved or checked). Fails if `linkpath` exists.
     pub fn symlink(&self, target: impl AsRef<Path>, linkpath: impl AsRef<Path>) -> GuestResult<()> {
