@@ -8,6 +8,7 @@
 
 pub mod assemble;
 pub mod attach;
+pub mod edit;
 pub mod error;
 pub mod exec;
 pub mod format;

@@ -1051,7 +1051,7 @@ impl Session<'_> {
     fn chroot_mounts(&mut self) -> Result<(), AssembleError> {
         let guest = GuestRoot::open(&self.opts.tree_root)?;
         let dev = MountGuard::mount(
-            &MountRequest::tmpfs().options("mode=0755,size=16m"),
+            &MountRequest::tmpfs().options("mode=0755,size=16m,dev"),
             MountTarget::Guest {
                 root: &guest,
                 path: Path::new("/dev"),

@@ -60,6 +60,9 @@ pub struct SystemFacts {
     /// The guest boots with UEFI (an EFI system partition is mounted at
     /// `/boot/efi` or `/efi`, or the tree has `/boot/efi/EFI`).
     pub uefi: bool,
+    /// Commands run in the chroot will have `/proc`, `/sys`, `/dev` and `/run`:
+    /// the tree is Hydra's (its commit mounts them), or they are mounted.
+    pub chroot_ready: bool,
     devices: Devices,
 }
 
@@ -85,6 +88,7 @@ impl SystemFacts {
             root,
             mounts,
             uefi: false,
+            chroot_ready: true,
             devices: Devices::Layout {
                 layout: tree.layout.clone(),
                 lv_fs: tree.lv_fs.clone(),
@@ -118,6 +122,7 @@ impl SystemFacts {
             root,
             mounts,
             uefi: false,
+            chroot_ready: root_dir.join("proc/self").exists(),
             devices: Devices::Mounted {
                 live: root_dir == Path::new("/"),
             },
@@ -133,6 +138,7 @@ impl SystemFacts {
             root: None,
             mounts: Vec::new(),
             uefi: false,
+            chroot_ready: false,
             devices: Devices::Mounted { live: false },
         }
     }

@@ -135,6 +135,29 @@ impl<'a> Context<'a> {
         state_of(self.guest, path)
     }
 
+    /// `path` with its last component spelled as the directory spells it when
+    /// only the case differs (FAT: `GRUB.CFG` for `grub.cfg`). On a
+    /// case-insensitive filesystem a write under another spelling renames the
+    /// entry; with the directory's spelling, the change and its rollback keep
+    /// the name.
+    pub fn spelled(&self, path: &Path) -> PathBuf {
+        let path = norm(path);
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return path;
+        };
+        let Ok(entries) = self.list_dir(parent) else {
+            return path;
+        };
+        let name = name.to_string_lossy();
+        if entries.iter().any(|(n, _)| *n == name) {
+            return path;
+        }
+        match entries.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+            Some((n, _)) => parent.join(n),
+            None => path,
+        }
+    }
+
     /// The bytes of the file at `path` (symlinks followed inside the guest),
     /// `None` when it does not exist. Planned changes are seen.
     pub fn read(
@@ -508,7 +531,7 @@ impl StepPlan {
         attrs: Option<FileAttrs>,
         why: impl Into<String>,
     ) -> Result<bool, EditError> {
-        let path = norm(path.as_ref());
+        let path = cx.spelled(path.as_ref());
         let bytes = bytes.into();
         let before = cx.before(&path).map_err(|e| self.gerr(e))?;
         match &before {
@@ -540,7 +563,7 @@ impl StepPlan {
         path: impl AsRef<Path>,
         why: impl Into<String>,
     ) -> Result<bool, EditError> {
-        let path = norm(path.as_ref());
+        let path = cx.spelled(path.as_ref());
         let before = cx.before(&path).map_err(|e| self.gerr(e))?;
         match &before {
             Before::Absent => return Ok(false),
@@ -568,7 +591,7 @@ impl StepPlan {
         target: impl AsRef<Path>,
         why: impl Into<String>,
     ) -> Result<bool, EditError> {
-        let path = norm(path.as_ref());
+        let path = cx.spelled(path.as_ref());
         let target = target.as_ref().to_path_buf();
         let before = cx.before(&path).map_err(|e| self.gerr(e))?;
         match &before {

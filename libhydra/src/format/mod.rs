@@ -3,7 +3,9 @@
 pub mod fs;
 pub mod fstab;
 pub mod gpt;
+pub mod grub;
 pub mod image;
+pub mod initramfs;
 pub mod lvm;
 pub mod mbr;
 pub mod mountinfo;

@@ -610,7 +610,11 @@ impl GuestRoot {
             }
             sys::futimens(tmp.as_fd(), &sys::times_of(&st)).map_err(at("set times"))?;
             Ok(())
-        })
+        })?;
+        // Again on the final name: a FUSE filesystem (fusefat) may stamp the
+        // time of its own flush at fsync or close, after the futimens above.
+        sys::lutimensat(dir.as_fd(), &name, &sys::times_of(&st))
+            .map_err(|e| io_err(dst, "set times", e))
     }
 
     // ----- internals -----------------------------------------------------

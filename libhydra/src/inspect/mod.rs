@@ -3,6 +3,7 @@
 //! Every guest file is read through [`GuestRoot`](crate::guest::GuestRoot), so
 //! symlinks in the guest (relative or absolute) resolve inside the guest tree.
 
+pub mod kernels;
 pub mod os;
 
 use std::path::PathBuf;
