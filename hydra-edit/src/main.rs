@@ -37,15 +37,17 @@ struct Cli {
 #[derive(Args)]
 struct Target {
     /// Work on a tree that is already mounted (a `hydra-mount mount --rw
-    /// --chroot` tree, or `/` on the source VM itself) instead of disks.
-    #[arg(long, value_name = "DIR", conflicts_with = "disks")]
+    /// --chroot` tree, or `/` on the source VM itself: the manual preparation)
+    /// instead of disks.
+    #[arg(long = "root", value_name = "DIR", conflicts_with = "disks")]
     root_dir: Option<PathBuf>,
     /// Where to assemble the tree from DISKs.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_TREE_ROOT)]
     tree_root: PathBuf,
-    /// Pick the root when there are several (`disk0p2`, `vg/lv`, or a filesystem UUID).
-    #[arg(long)]
-    root: Option<String>,
+    /// Pick the root volume when the disks hold several (`disk0p2`, `vg/lv`,
+    /// or a filesystem UUID).
+    #[arg(long, value_name = "VOLUME")]
+    root_volume: Option<String>,
     /// The guest's disks (images or block devices), in guest order.
     #[arg(required_unless_present = "root_dir")]
     disks: Vec<PathBuf>,
@@ -235,7 +237,7 @@ fn with_guest(
     let opts = AssembleOptions {
         tree_root: target.tree_root.clone(),
         runtime_dir: rt.to_path_buf(),
-        root: target.root.clone(),
+        root: target.root_volume.clone(),
         read_write,
         chroot: read_write,
         ..AssembleOptions::default()

@@ -45,7 +45,13 @@ fn hydrate_commit_rerun_rollback_on_every_guest_fixture() {
     for case in CASES {
         let dir = fixture_dir(case.fixture);
         let work = tempfile::tempdir().unwrap();
-        hydrate_roundtrip(&dir, case.fixture, case.must_change, SKIP_NEEDS_USERLAND, work.path());
+        hydrate_roundtrip(
+            &dir,
+            case.fixture,
+            case.must_change,
+            SKIP_NEEDS_USERLAND,
+            work.path(),
+        );
     }
 }
 
@@ -62,7 +68,17 @@ fn failure_injected_before_each_change_leaves_the_guest_as_it_was() {
         let disks = copy_raw_disks(&dir, w);
         let before = snapshot(w, &disks);
         let plan = json(&ok(
-            &hydra_edit_disks(w, &["hydrate", "--dry-run", "--json", "--skip", SKIP_NEEDS_USERLAND], &disks),
+            &hydra_edit_disks(
+                w,
+                &[
+                    "hydrate",
+                    "--dry-run",
+                    "--json",
+                    "--skip",
+                    SKIP_NEEDS_USERLAND,
+                ],
+                &disks,
+            ),
             "dry run",
         ));
         let n: usize = plan["steps"]
@@ -75,17 +91,28 @@ fn failure_injected_before_each_change_leaves_the_guest_as_it_was() {
         for k in 0..n {
             let out = hydra_edit_disks(
                 w,
-                &["hydrate", "--skip", SKIP_NEEDS_USERLAND, "--fail-after", &k.to_string()],
+                &[
+                    "hydrate",
+                    "--skip",
+                    SKIP_NEEDS_USERLAND,
+                    "--fail-after",
+                    &k.to_string(),
+                ],
                 &disks,
             );
             assert!(!out.status.success(), "{fixture}: fail-after {k} succeeded");
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(
-                err.contains(&format!("injected failure before change {k}")) && err.contains("the guest is as it was"),
+                err.contains(&format!("injected failure before change {k}"))
+                    && err.contains("the guest is as it was"),
                 "{fixture} fail-after {k}: {err}"
             );
             let now = snapshot(w, &disks);
-            assert_eq!(before.diff(&now), Vec::<String>::new(), "{fixture}: fail-after {k} left changes");
+            assert_eq!(
+                before.diff(&now),
+                Vec::<String>::new(),
+                "{fixture}: fail-after {k} left changes"
+            );
         }
         eprintln!("{fixture}: {n} injected failures, guest unchanged each time");
         assert_eq!(leftovers(w), Vec::<String>::new());
@@ -99,13 +126,24 @@ fn unknown_os_is_refused_unless_forced() {
     std::fs::create_dir_all(root.join("etc")).unwrap();
     std::fs::write(root.join("etc/fstab"), "/dev/sda1 / ext4 defaults 0 1\n").unwrap();
     let r = root.display().to_string();
-    let out = hydra_edit(&["hydrate", "--dry-run", "--root-dir", &r]);
+    let out = hydra_edit(&["hydrate", "--dry-run", "--root", &r]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cannot identify the guest operating system") && err.contains("--force"), "{err}");
+    assert!(
+        err.contains("cannot identify the guest operating system") && err.contains("--force"),
+        "{err}"
+    );
     // Nothing written.
     assert_eq!(std::fs::read_dir(root).unwrap().count(), 1);
-    let forced = hydra_edit(&["hydrate", "--dry-run", "--force", "--only", "fstab", "--root-dir", &r]);
+    let forced = hydra_edit(&[
+        "hydrate",
+        "--dry-run",
+        "--force",
+        "--only",
+        "fstab",
+        "--root",
+        &r,
+    ]);
     let text = ok(&forced, "forced dry run");
     assert!(text.contains("== fstab (L7)"), "{text}");
 }
@@ -115,15 +153,33 @@ fn unsupported_version_and_unknown_step_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::create_dir_all(root.join("etc")).unwrap();
-    std::fs::write(root.join("etc/os-release"), "NAME=\"Ubuntu\"\nID=ubuntu\nVERSION_ID=\"23.10\"\nPRETTY_NAME=\"Ubuntu 23.10\"\n").unwrap();
+    std::fs::write(
+        root.join("etc/os-release"),
+        "NAME=\"Ubuntu\"\nID=ubuntu\nVERSION_ID=\"23.10\"\nPRETTY_NAME=\"Ubuntu 23.10\"\n",
+    )
+    .unwrap();
     std::fs::write(root.join("etc/fstab"), "UUID=x / ext4 defaults 0 1\n").unwrap();
     let r = root.display().to_string();
-    let out = hydra_edit(&["hydrate", "--dry-run", "--root-dir", &r]);
+    let out = hydra_edit(&["hydrate", "--dry-run", "--root", &r]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("Ubuntu 23.10 is not a supported guest"), "{err}");
-    let out = hydra_edit(&["hydrate", "--dry-run", "--force", "--only", "nosuch", "--root-dir", &r]);
+    assert!(
+        !out.status.success() && err.contains("Ubuntu 23.10 is not a supported guest"),
+        "{err}"
+    );
+    let out = hydra_edit(&[
+        "hydrate",
+        "--dry-run",
+        "--force",
+        "--only",
+        "nosuch",
+        "--root",
+        &r,
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("no step named `nosuch`"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("no step named `nosuch`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -133,9 +189,14 @@ fn missing_fstab_blocks_with_a_clear_message() {
     std::fs::create_dir_all(root.join("etc")).unwrap();
     std::fs::write(root.join("etc/os-release"), "NAME=\"Debian GNU/Linux\"\nID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n").unwrap();
     let r = root.display().to_string();
-    let out = hydra_edit(&["hydrate", "--only", "fstab", "--root-dir", &r]);
+    let out = hydra_edit(&["hydrate", "--only", "fstab", "--root", &r]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("/etc/fstab does not exist") && err.contains("nothing was changed"), "{err}");
+    assert!(
+        !out.status.success()
+            && err.contains("/etc/fstab does not exist")
+            && err.contains("nothing was changed"),
+        "{err}"
+    );
     assert!(!root.join("var").exists(), "a refused run left a journal");
     let _ = PathBuf::new();
 }

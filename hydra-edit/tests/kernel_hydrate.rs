@@ -18,7 +18,10 @@ fn kernel_path_hydrates_and_rolls_back_every_linux_fixture() {
     std::env::set_var("HYDRA_ATTACH_PATH", "kernel");
     for f in fixtures {
         let dir = vm_fixture_dir(f);
-        let work = tempfile::Builder::new().prefix("kh").tempdir_in("/tmp").unwrap();
+        let work = tempfile::Builder::new()
+            .prefix("kh")
+            .tempdir_in("/tmp")
+            .unwrap();
         let t = std::time::Instant::now();
         hydrate_roundtrip(&dir, f, &[], SKIP_NEEDS_USERLAND, work.path());
         let left = kernel_leftovers(work.path());
@@ -35,12 +38,25 @@ fn kernel_path_failure_injected_in_commit_leaves_nothing() {
     }
     std::env::set_var("HYDRA_ATTACH_PATH", "kernel");
     let dir = vm_fixture_dir("rhel-lvm");
-    let work = tempfile::Builder::new().prefix("kf").tempdir_in("/tmp").unwrap();
+    let work = tempfile::Builder::new()
+        .prefix("kf")
+        .tempdir_in("/tmp")
+        .unwrap();
     let w = work.path();
     let disks = copy_raw_disks(&dir, w);
     let before = snapshot(w, &disks);
     let plan = json(&ok(
-        &hydra_edit_disks(w, &["hydrate", "--dry-run", "--json", "--skip", SKIP_NEEDS_USERLAND], &disks),
+        &hydra_edit_disks(
+            w,
+            &[
+                "hydrate",
+                "--dry-run",
+                "--json",
+                "--skip",
+                SKIP_NEEDS_USERLAND,
+            ],
+            &disks,
+        ),
         "dry run",
     ));
     let n: usize = plan["steps"]
@@ -53,11 +69,32 @@ fn kernel_path_failure_injected_in_commit_leaves_nothing() {
     let mut ks = vec![0, n / 2, n - 1];
     ks.dedup();
     for k in ks {
-        let out = hydra_edit_disks(w, &["hydrate", "--skip", SKIP_NEEDS_USERLAND, "--fail-after", &k.to_string()], &disks);
+        let out = hydra_edit_disks(
+            w,
+            &[
+                "hydrate",
+                "--skip",
+                SKIP_NEEDS_USERLAND,
+                "--fail-after",
+                &k.to_string(),
+            ],
+            &disks,
+        );
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("the guest is as it was") || err.contains("injected"), "{err}");
-        assert_eq!(before.diff(&snapshot(w, &disks)), Vec::<String>::new(), "fail-after {k}");
-        assert_eq!(kernel_leftovers(w), Vec::<String>::new(), "fail-after {k}: leftovers");
+        assert!(
+            err.contains("the guest is as it was") || err.contains("injected"),
+            "{err}"
+        );
+        assert_eq!(
+            before.diff(&snapshot(w, &disks)),
+            Vec::<String>::new(),
+            "fail-after {k}"
+        );
+        assert_eq!(
+            kernel_leftovers(w),
+            Vec::<String>::new(),
+            "fail-after {k}: leftovers"
+        );
     }
 }

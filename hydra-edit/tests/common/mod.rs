@@ -19,7 +19,8 @@ pub fn root_tier(test: &str) -> bool {
     if unsafe { libc::geteuid() } == 0 {
         return true;
     }
-    let msg = format!("SKIPPED {test}: needs root (loop devices, mounts); run `./dev test` as root");
+    let msg =
+        format!("SKIPPED {test}: needs root (loop devices, mounts); run `./dev test` as root");
     if std::env::var_os("HYDRA_REQUIRE_ROOT_TESTS").is_some() {
         panic!("{msg} (HYDRA_REQUIRE_ROOT_TESTS is set, so this is a failure)");
     }
@@ -29,7 +30,10 @@ pub fn root_tier(test: &str) -> bool {
 
 /// The repository's top directory.
 pub fn top() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Build (or take from the cache) fixture `name`; the directory holding its manifest.
@@ -184,7 +188,10 @@ impl Snapshot {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Node>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let p = e.path();
@@ -197,7 +204,13 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Node>) {
         let m = std::fs::symlink_metadata(&p).unwrap();
         let ft = m.file_type();
         let (kind, data) = if ft.is_symlink() {
-            ("symlink", std::fs::read_link(&p).unwrap().into_os_string().into_encoded_bytes())
+            (
+                "symlink",
+                std::fs::read_link(&p)
+                    .unwrap()
+                    .into_os_string()
+                    .into_encoded_bytes(),
+            )
         } else if ft.is_file() {
             ("file", std::fs::read(&p).unwrap())
         } else if ft.is_dir() {
@@ -253,7 +266,10 @@ pub fn snapshot(work: &Path, disks: &[PathBuf]) -> Snapshot {
 pub fn leftovers(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let d = dir.display().to_string();
-    if let Ok(o) = Command::new("losetup").args(["-l", "-n", "-O", "NAME,BACK-FILE"]).output() {
+    if let Ok(o) = Command::new("losetup")
+        .args(["-l", "-n", "-O", "NAME,BACK-FILE"])
+        .output()
+    {
         for l in String::from_utf8_lossy(&o.stdout).lines() {
             if l.contains(&d) {
                 out.push(format!("loop: {l}"));
@@ -283,12 +299,20 @@ pub fn hydrate_roundtrip(fixture: &Path, name: &str, must_change: &[&str], skip:
 
     // Dry run: a plan, nothing written.
     let plan = json(&ok(
-        &hydra_edit_disks(w, &["hydrate", "--dry-run", "--json", "--skip", skip], &disks),
+        &hydra_edit_disks(
+            w,
+            &["hydrate", "--dry-run", "--json", "--skip", skip],
+            &disks,
+        ),
         "dry run",
     ));
     assert_eq!(plan["mode"], "plan");
     assert_eq!(plan["committed"], false);
-    assert!(before.diff(&snapshot(w, &disks)).is_empty(), "{}: the dry run wrote", name);
+    assert!(
+        before.diff(&snapshot(w, &disks)).is_empty(),
+        "{}: the dry run wrote",
+        name
+    );
 
     // Commit.
     let out = hydra_edit_disks(w, &["hydrate", "--json", "--skip", skip], &disks);
@@ -299,7 +323,13 @@ pub fn hydrate_roundtrip(fixture: &Path, name: &str, must_change: &[&str], skip:
     let changed = before.diff(&after);
     eprintln!("{}: changed {changed:#?}", name);
     for p in must_change {
-        assert!(changed.iter().any(|c| c.ends_with(p) || c.contains(&format!(" {p} "))), "{}: {p} not changed: {changed:?}", name);
+        assert!(
+            changed
+                .iter()
+                .any(|c| c.ends_with(p) || c.contains(&format!(" {p} "))),
+            "{}: {p} not changed: {changed:?}",
+            name
+        );
     }
     // Every changed path is one the report names, or the journal.
     let named: Vec<String> = report["steps"]
@@ -312,8 +342,11 @@ pub fn hydrate_roundtrip(fixture: &Path, name: &str, must_change: &[&str], skip:
     for c in &changed {
         let path = c[2..].split(' ').next().unwrap();
         assert!(
-            path.starts_with("/var/lib/hydra") || c == "xattrs differ"
-                || named.iter().any(|n| n == path || n.starts_with(&format!("{path}/")) || path.starts_with(&format!("{n}/"))),
+            path.starts_with("/var/lib/hydra")
+                || c == "xattrs differ"
+                || named.iter().any(|n| n == path
+                    || n.starts_with(&format!("{path}/"))
+                    || path.starts_with(&format!("{n}/"))),
             "{}: {path} changed but no step names it (named: {named:?})",
             name
         );
@@ -323,10 +356,18 @@ pub fn hydrate_roundtrip(fixture: &Path, name: &str, must_change: &[&str], skip:
     for l in fstab.lines().filter(|l| !l.trim_start().starts_with('#')) {
         let f: Vec<&str> = l.split_whitespace().collect();
         if f.len() >= 3 && (f[1] == "/" || f[1] == "/boot") {
-            assert!(!f[0].starts_with("/dev/sd") && !f[0].starts_with("/dev/hd"), "{}: fstab still names {l}", name);
+            assert!(
+                !f[0].starts_with("/dev/sd") && !f[0].starts_with("/dev/hd"),
+                "{}: fstab still names {l}",
+                name
+            );
         }
         if f.len() >= 3 {
-            assert!(!["nfs", "nfs4", "cifs", "smbfs"].contains(&f[2]), "{}: network fs still active: {l}", name);
+            assert!(
+                !["nfs", "nfs4", "cifs", "smbfs"].contains(&f[2]),
+                "{}: network fs still active: {l}",
+                name
+            );
         }
     }
 
@@ -335,20 +376,31 @@ pub fn hydrate_roundtrip(fixture: &Path, name: &str, must_change: &[&str], skip:
         &hydra_edit_disks(w, &["hydrate", "--json", "--skip", skip], &disks),
         "second hydrate",
     ));
-    assert_eq!(again["committed"], false, "{}: second run changed: {again:#}", name);
+    assert_eq!(
+        again["committed"], false,
+        "{}: second run changed: {again:#}",
+        name
+    );
     assert!(after.diff(&snapshot(w, &disks)).is_empty());
 
     // Rollback restores everything exactly, journal included (it goes away).
     ok(&hydra_edit_disks(w, &["rollback"], &disks), "rollback");
     let restored = snapshot(w, &disks);
-    assert_eq!(before.diff(&restored), Vec::<String>::new(), "{}: rollback is not exact", name);
+    assert_eq!(
+        before.diff(&restored),
+        Vec::<String>::new(),
+        "{}: rollback is not exact",
+        name
+    );
     assert_eq!(before, restored);
     // A rollback with nothing to undo says so.
-    let none = ok(&hydra_edit_disks(w, &["rollback"], &disks), "second rollback");
+    let none = ok(
+        &hydra_edit_disks(w, &["rollback"], &disks),
+        "second rollback",
+    );
     assert!(none.contains("nothing to undo"), "{none}");
     assert_eq!(leftovers(w), Vec::<String>::new());
 }
-
 
 // ----- the full-kernel tier (testdata/vm-run) --------------------------------------------
 
@@ -401,7 +453,12 @@ pub fn in_vm(test: &str, fixtures: &[&str]) -> bool {
     let t = std::time::Instant::now();
     let out = Command::new(&vm)
         .args(["--timeout", "1500", "--mem", "3072"])
-        .args(["--env", "HYDRA_REQUIRE_ROOT_TESTS=1", "--env", "RUST_BACKTRACE=1"])
+        .args([
+            "--env",
+            "HYDRA_REQUIRE_ROOT_TESTS=1",
+            "--env",
+            "RUST_BACKTRACE=1",
+        ])
         .arg("--env")
         .arg(format!("{FIXTURES_ENV}={}", dirs.join(";")))
         .arg("--")
@@ -412,9 +469,19 @@ pub fn in_vm(test: &str, fixtures: &[&str]) -> bool {
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{test} failed inside the VM ({})", out.status);
-    assert!(stdout.contains("test result: ok. 1 passed"), "{test}: the VM ran no test named so");
-    eprintln!("measured: {test} in the VM took {:?} wall (boot included)", t.elapsed());
+    assert!(
+        out.status.success(),
+        "{test} failed inside the VM ({})",
+        out.status
+    );
+    assert!(
+        stdout.contains("test result: ok. 1 passed"),
+        "{test}: the VM ran no test named so"
+    );
+    eprintln!(
+        "measured: {test} in the VM took {:?} wall (boot included)",
+        t.elapsed()
+    );
     false
 }
 

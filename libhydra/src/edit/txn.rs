@@ -218,7 +218,29 @@ fn run_cmd(guest: &GuestRoot, step: &str, spec: &RunSpec) -> Result<CommandRun, 
         cmd = cmd.env(k, v);
     }
     tracing::info!(step, "running in the guest: {}", spec.command_line());
-    cmd.run().map_err(|e| EditError::Command {
+    // Progress: a line every 15 s while a long command (a rebuild) runs.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let result = std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut waited = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(250));
+                waited += 250;
+                if waited % 15_000 == 0 {
+                    tracing::info!(
+                        step,
+                        "still running after {} s: {}",
+                        waited / 1000,
+                        spec.command_line()
+                    );
+                }
+            }
+        });
+        let r = cmd.run();
+        done.store(true, Ordering::Relaxed);
+        r
+    });
+    result.map_err(|e| EditError::Command {
         step: step.to_string(),
         source: Box::new(e),
     })?;

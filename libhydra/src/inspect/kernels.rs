@@ -34,6 +34,9 @@ use crate::guest::{FileKind, GuestError, GuestRoot};
 /// The Hyper-V drivers a guest needs in its initramfs to boot on Azure.
 pub const REQUIRED_DRIVERS: [&str; 3] = ["hv_vmbus", "hv_storvsc", "hv_netvsc"];
 
+/// LVM's devices file as a path inside an initramfs image.
+pub const LVM_DEVICES_IN_IMAGE: &str = "etc/lvm/devices/system.devices";
+
 /// Hyper-V drivers reported but not required (KVP, shutdown, time sync).
 pub const OPTIONAL_DRIVERS: [&str; 1] = ["hv_utils"];
 
@@ -207,6 +210,10 @@ pub struct KernelStatus {
     /// Required drivers the kernel does not have at all (neither built in
     /// nor a module): rebuilding the initramfs cannot add them.
     pub unavailable: Vec<String>,
+    /// The image carries LVM's devices file (`etc/lvm/devices/system.devices`,
+    /// RHEL 9): with the VMware disks' IDs in it, the root VG is not
+    /// activated on other disks.
+    pub carries_lvm_devices: bool,
 }
 
 impl KernelStatus {
@@ -583,6 +590,7 @@ fn walk_modules(
 /// Hyper-V driver. A driver built into the kernel counts as present; one the
 /// image's own `modules.builtin` lists as built in too.
 pub fn kernel_status(root: &GuestRoot, kernel: &Kernel) -> Result<KernelStatus, KernelsError> {
+    let mut lvm_devices = false;
     let (in_image, image_builtin) = if kernel.initramfs.exists {
         let path = &kernel.initramfs.path;
         let file = root
@@ -605,6 +613,7 @@ pub fn kernel_status(root: &GuestRoot, kernel: &Kernel) -> Result<KernelStatus, 
             entries = img.entries.len(),
             "initramfs read"
         );
+        lvm_devices = img.entries.iter().any(|e| e.path == LVM_DEVICES_IN_IMAGE);
         (
             img.modules_of(&kernel.version),
             img.builtin_modules_of(&kernel.version),
@@ -650,6 +659,7 @@ pub fn kernel_status(root: &GuestRoot, kernel: &Kernel) -> Result<KernelStatus, 
         drivers,
         missing,
         unavailable,
+        carries_lvm_devices: lvm_devices,
     })
 }
 

@@ -33,7 +33,9 @@ use std::time::Duration;
 
 use crate::edit::error::EditError;
 use crate::edit::plan::{Context, RunSpec, Step, StepPlan};
-use crate::inspect::kernels::{self, Availability, InInitramfs, Kernel, KernelStatus, REQUIRED_DRIVERS};
+use crate::inspect::kernels::{
+    self, Availability, InInitramfs, Kernel, KernelStatus, REQUIRED_DRIVERS,
+};
 use crate::inspect::os::{Distro, Family};
 
 /// The dracut drop-in Hydra writes.
@@ -79,7 +81,14 @@ impl Tool {
     }
 }
 
-const TOOL_DIRS: [&str; 6] = ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"];
+const TOOL_DIRS: [&str; 6] = [
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+    "/usr/local/sbin",
+    "/usr/local/bin",
+];
 
 fn drivers_list() -> String {
     REQUIRED_DRIVERS.join(" ")
@@ -103,6 +112,7 @@ impl Initramfs {
                     drivers,
                     missing: REQUIRED_DRIVERS.iter().map(|d| d.to_string()).collect(),
                     unavailable,
+                    carries_lvm_devices: false,
                 }
             }
         }
@@ -120,22 +130,36 @@ impl Initramfs {
                      add_drivers+=\" {} \"\n",
                     drivers_list()
                 );
-                plan.write(cx, DRACUT_CONF, body, "dracut: keep the Hyper-V drivers in every future initramfs")?;
+                plan.write(
+                    cx,
+                    DRACUT_CONF,
+                    body,
+                    "dracut: keep the Hyper-V drivers in every future initramfs",
+                )?;
             }
             Tool::UpdateInitramfs => {
-                let text = cx.read_text(INITRAMFS_TOOLS_MODULES).map_err(ge)?.unwrap_or_default();
+                let text = cx
+                    .read_text(INITRAMFS_TOOLS_MODULES)
+                    .map_err(ge)?
+                    .unwrap_or_default();
                 let listed: Vec<&str> = text
                     .lines()
                     .filter_map(|l| l.split('#').next())
                     .filter_map(|l| l.split_whitespace().next())
                     .collect();
-                let add: Vec<&str> = REQUIRED_DRIVERS.iter().copied().filter(|d| !listed.contains(d)).collect();
+                let add: Vec<&str> = REQUIRED_DRIVERS
+                    .iter()
+                    .copied()
+                    .filter(|d| !listed.contains(d))
+                    .collect();
                 if !add.is_empty() {
                     let mut new = text.clone();
                     if !new.is_empty() && !new.ends_with('\n') {
                         new.push('\n');
                     }
-                    new.push_str("# Hyper-V drivers for Azure, added by Hydra (hydra-edit hydrate)\n");
+                    new.push_str(
+                        "# Hyper-V drivers for Azure, added by Hydra (hydra-edit hydrate)\n",
+                    );
                     for d in &add {
                         new.push_str(d);
                         new.push('\n');
@@ -144,15 +168,26 @@ impl Initramfs {
                         cx,
                         INITRAMFS_TOOLS_MODULES,
                         new,
-                        format!("initramfs-tools: load {} from the initramfs of every kernel", add.join(", ")),
+                        format!(
+                            "initramfs-tools: load {} from the initramfs of every kernel",
+                            add.join(", ")
+                        ),
                     )?;
                 }
             }
             Tool::SuseMkinitrd => {
-                let text = cx.read_text(SUSE_SYSCONFIG_KERNEL).map_err(ge)?.unwrap_or_default();
+                let text = cx
+                    .read_text(SUSE_SYSCONFIG_KERNEL)
+                    .map_err(ge)?
+                    .unwrap_or_default();
                 let new = add_initrd_modules(&text);
                 if new != text {
-                    plan.write(cx, SUSE_SYSCONFIG_KERNEL, new, "mkinitrd: INITRD_MODULES gets the Hyper-V drivers")?;
+                    plan.write(
+                        cx,
+                        SUSE_SYSCONFIG_KERNEL,
+                        new,
+                        "mkinitrd: INITRD_MODULES gets the Hyper-V drivers",
+                    )?;
                 }
             }
         }
@@ -208,7 +243,9 @@ pub fn add_initrd_modules(text: &str) -> String {
         if let Some(v) = body.strip_prefix("INITRD_MODULES=") {
             found = true;
             let (q, inner) = match v.chars().next() {
-                Some(c @ ('"' | '\'')) if v.len() >= 2 && v.ends_with(c) => (c.to_string(), &v[1..v.len() - 1]),
+                Some(c @ ('"' | '\'')) if v.len() >= 2 && v.ends_with(c) => {
+                    (c.to_string(), &v[1..v.len() - 1])
+                }
                 _ => (String::from("\""), v),
             };
             let mut mods: Vec<&str> = inner.split_whitespace().collect();
@@ -250,12 +287,21 @@ impl Step for Initramfs {
     fn plan(&self, cx: &Context<'_>) -> Result<StepPlan, EditError> {
         let mut plan = StepPlan::new(self.name(), self.requirement());
         let family = cx.os.family;
-        let list = kernels::list_kernels(cx.guest, Some(family)).map_err(|e| EditError::refused(self.name(), e.to_string()))?;
+        let list = kernels::list_kernels(cx.guest, Some(family))
+            .map_err(|e| EditError::refused(self.name(), e.to_string()))?;
         if list.is_empty() {
             plan.block("no kernel under /lib/modules or /usr/lib/modules: nothing would boot");
             return Ok(plan);
         }
         let mut todo: Vec<Kernel> = Vec::new();
+        let mut stale_lvm: Vec<String> = Vec::new();
+        let mut need_drivers = false;
+        // The guest's LVM devices file is gone (or going: the vmware step
+        // removes it); an image that still carries one would keep the root
+        // VG from activating on Azure's disks.
+        let devices_file_gone = !cx
+            .exists("/etc/lvm/devices/system.devices")
+            .map_err(|e| EditError::guest(self.name(), e))?;
         for k in &list {
             let st = self.status(cx, &mut plan, k);
             for d in &st.drivers {
@@ -269,11 +315,15 @@ impl Step for Initramfs {
                     match (&d.in_initramfs, &d.available) {
                         (InInitramfs::Builtin, _) => "built into the kernel".to_string(),
                         (InInitramfs::Module, _) => format!("in {}", k.initramfs.path.display()),
-                        (InInitramfs::Missing, Availability::Absent) => "the kernel has no such driver".to_string(),
+                        (InInitramfs::Missing, Availability::Absent) => {
+                            "the kernel has no such driver".to_string()
+                        }
                         (InInitramfs::Missing, _) if !k.initramfs.exists => {
                             format!("{} does not exist", k.initramfs.path.display())
                         }
-                        (InInitramfs::Missing, _) => format!("not in {}", k.initramfs.path.display()),
+                        (InInitramfs::Missing, _) => {
+                            format!("not in {}", k.initramfs.path.display())
+                        }
                     },
                 );
             }
@@ -287,7 +337,27 @@ impl Step for Initramfs {
                 ));
                 continue;
             }
-            if !st.missing.is_empty() {
+            let stale = devices_file_gone && st.carries_lvm_devices;
+            plan.check(
+                format!(
+                    "kernel {}: no stale LVM devices file in the initramfs",
+                    k.version
+                ),
+                !stale,
+                if stale {
+                    format!(
+                        "{} carries /etc/lvm/devices/system.devices, which lists the VMware disks",
+                        k.initramfs.path.display()
+                    )
+                } else {
+                    "none, or the guest keeps its own".to_string()
+                },
+            );
+            if stale {
+                stale_lvm.push(k.version.clone());
+            }
+            need_drivers |= !st.missing.is_empty();
+            if !st.missing.is_empty() || stale {
                 todo.push(k.clone());
             }
         }
@@ -307,7 +377,10 @@ impl Step for Initramfs {
                 "the guest has no {} (looked in {}): cannot rebuild the initramfs of {}",
                 tool.program(),
                 TOOL_DIRS.join(", "),
-                todo.iter().map(|k| k.version.as_str()).collect::<Vec<_>>().join(", ")
+                todo.iter()
+                    .map(|k| k.version.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
             return Ok(plan);
         }
@@ -319,15 +392,22 @@ impl Step for Initramfs {
             ));
             return Ok(plan);
         }
-        self.persist(cx, &mut plan, tool)?;
+        if need_drivers {
+            self.persist(cx, &mut plan, tool)?;
+        }
         for k in &todo {
             let spec = self.rebuild(k, tool);
             plan.run(
                 spec,
                 format!(
-                    "kernel {}: {} lacks Hyper-V drivers; rebuild it with the guest's {}",
+                    "kernel {}: {} {}; rebuild it with the guest's {}",
                     k.version,
                     k.initramfs.path.display(),
+                    if stale_lvm.contains(&k.version) {
+                        "carries the VMware disks' LVM devices file"
+                    } else {
+                        "lacks Hyper-V drivers"
+                    },
                     tool.program()
                 ),
             );
@@ -350,7 +430,10 @@ mod tests {
             add_initrd_modules("INITRD_MODULES='hv_vmbus'"),
             "INITRD_MODULES='hv_vmbus hv_storvsc hv_netvsc'"
         );
-        assert_eq!(add_initrd_modules("X=1"), "X=1\nINITRD_MODULES=\"hv_vmbus hv_storvsc hv_netvsc\"\n");
+        assert_eq!(
+            add_initrd_modules("X=1"),
+            "X=1\nINITRD_MODULES=\"hv_vmbus hv_storvsc hv_netvsc\"\n"
+        );
         let once = add_initrd_modules("INITRD_MODULES=\"\"\n");
         assert_eq!(add_initrd_modules(&once), once);
     }
