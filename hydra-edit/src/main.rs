@@ -85,6 +85,11 @@ enum Cmd {
         /// Initramfs rebuilds run at once (default: CPUs).
         #[arg(long, default_value_t = 0)]
         jobs: usize,
+        /// Seconds of `rootdelay=` on the kernel command line (default: the
+        /// requirement's 300; 0 leaves it out). On Debian-family guests
+        /// initramfs-tools sleeps this long at every boot.
+        #[arg(long, value_name = "SECONDS")]
+        rootdelay: Option<u32>,
         /// Test hook: fail before change N of the commit.
         #[arg(long, hide = true)]
         fail_after: Option<usize>,
@@ -164,6 +169,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             agent_package,
             network,
             jobs,
+            rootdelay,
             fail_after,
         } => {
             if let Some(p) = &agent_package {
@@ -179,6 +185,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     agent_package,
                     network,
                     jobs,
+                    rootdelay,
                 },
                 fail_after,
             };

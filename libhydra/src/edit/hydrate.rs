@@ -35,6 +35,19 @@ pub struct Hydration {
     pub os: OsIdentity,
     /// One plan per selected step, in order.
     pub plans: Vec<StepPlan>,
+    /// How long identifying and planning took, in milliseconds.
+    pub plan_millis: u64,
+}
+
+/// Where the time of a run went, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Identify the OS and plan every step (reads every initramfs).
+    pub plan: u64,
+    /// Back up, write, run the commands (rebuilds in parallel).
+    pub commit: u64,
+    /// Plan again to check every postcondition (re-reads new images).
+    pub verify: u64,
 }
 
 impl Hydration {
@@ -63,6 +76,8 @@ pub struct Report {
     pub applied: Option<Applied>,
     /// Checks of the verification pass (every step planned again: nothing left to do).
     pub verified: bool,
+    /// Where the time went.
+    pub millis: Timings,
 }
 
 /// Every step, in the order they run. Config edits first; the initramfs
@@ -147,11 +162,16 @@ pub fn plan(
     facts: &SystemFacts,
     opts: &HydrateOptions,
 ) -> Result<Hydration, EditError> {
+    let t = std::time::Instant::now();
     let os = identify(guest, opts.force)?;
     tracing::info!(os = %os, "guest identified");
     let steps = selected(opts)?;
     let plans = plan_steps(guest, &os, facts, &opts.step, &steps)?;
-    Ok(Hydration { os, plans })
+    Ok(Hydration {
+        os,
+        plans,
+        plan_millis: t.elapsed().as_millis() as u64,
+    })
 }
 
 /// Commit a planned hydration and verify it: every step is planned again
@@ -181,7 +201,10 @@ pub fn apply(
         jobs: opts.step.jobs,
         fail_after: opts.fail_after,
     };
+    let t = std::time::Instant::now();
     let applied = txn::commit(guest, &h.plans, &copts)?;
+    let commit = t.elapsed().as_millis() as u64;
+    let t = std::time::Instant::now();
     if let Some(dir) = &applied.journal {
         let steps = selected(opts)?;
         let again = plan_steps(guest, &h.os, facts, &opts.step, &steps)?;
@@ -218,6 +241,11 @@ pub fn apply(
         steps: h.plans.iter().map(|p| step_report(p, true)).collect(),
         applied: Some(applied),
         verified: true,
+        millis: Timings {
+            plan: h.plan_millis,
+            commit,
+            verify: t.elapsed().as_millis() as u64,
+        },
     })
 }
 
@@ -232,5 +260,9 @@ pub fn dry_run_report(facts: &SystemFacts, h: &Hydration) -> Report {
         steps: h.plans.iter().map(|p| step_report(p, false)).collect(),
         applied: None,
         verified: false,
+        millis: Timings {
+            plan: h.plan_millis,
+            ..Timings::default()
+        },
     }
 }

@@ -32,6 +32,9 @@ pub struct StepOptions {
     pub network: bool,
     /// How many commands of one step may run at once (initramfs rebuilds).
     pub jobs: usize,
+    /// The `rootdelay=` seconds on kernel command lines: `None` is the
+    /// requirement's 300, `Some(0)` leaves `rootdelay=` out.
+    pub rootdelay: Option<u32>,
 }
 
 /// One hydration step: checks the guest and plans what to change.

@@ -166,6 +166,9 @@ pub struct CmdlineRule<'a> {
     pub is_disk_name: fn(&str) -> bool,
     /// With [`Mode::Full`]: `console=` arguments to add (when absent) before the serial console.
     pub extra_consoles: Vec<String>,
+    /// With [`Mode::Full`]: the `rootdelay=` argument ([`ROOTDELAY`], the
+    /// requirement's), or `None` to leave `rootdelay=` out (and remove it).
+    pub rootdelay: Option<&'a str>,
 }
 
 /// What [`edit_args`] changed, for the reasons users read.
@@ -343,7 +346,17 @@ pub fn edit_args(s: &str, q: Quoting, after_word: bool, rule: &CmdlineRule<'_>) 
         if !kept {
             push(&mut out, &mut d, SERIAL_CONSOLE);
         }
-        for (key, want) in [("earlyprintk", EARLYPRINTK), ("rootdelay", ROOTDELAY)] {
+        for (key, want) in [("earlyprintk", Some(EARLYPRINTK)), ("rootdelay", rule.rootdelay)] {
+            let Some(want) = want else {
+                out.retain(|a| {
+                    if is_key(&a.logical, key) {
+                        d.removed.push(a.logical.clone());
+                        return false;
+                    }
+                    true
+                });
+                continue;
+            };
             let mut seen = false;
             out.retain_mut(|a| {
                 if !is_key(&a.logical, key) {
@@ -821,6 +834,7 @@ mod tests {
             root_uuid: uuid,
             is_disk_name: disk,
             extra_consoles: Vec::new(),
+            rootdelay: Some(ROOTDELAY),
         }
     }
 
@@ -931,6 +945,7 @@ mod tests {
         assert_eq!(d.taken_consoles, vec!["console=tty1".to_string()]);
         let r = CmdlineRule {
             extra_consoles: d.taken_consoles.clone(),
+            rootdelay: Some(ROOTDELAY),
             ..full(None)
         };
         let (t, _) = edit_args("console=ttyS0,115200n8 x", Quoting::ShellDouble, false, &r);
@@ -938,6 +953,26 @@ mod tests {
             t,
             "x console=tty1 console=ttyS0,115200n8 earlyprintk=ttyS0,115200 rootdelay=300"
         );
+    }
+
+    #[test]
+    fn rootdelay_chosen_or_left_out() {
+        let line = "ro quiet rootdelay=300 splash";
+        let r = CmdlineRule {
+            rootdelay: None,
+            ..full(None)
+        };
+        let (t, d) = edit_args(line, Quoting::ShellDouble, false, &r);
+        assert_eq!(t, "ro splash console=ttyS0,115200n8 earlyprintk=ttyS0,115200");
+        assert!(d.removed.contains(&"rootdelay=300".to_string()));
+        let r = CmdlineRule {
+            rootdelay: Some("rootdelay=30"),
+            ..full(None)
+        };
+        let (t, _) = edit_args(line, Quoting::ShellDouble, false, &r);
+        assert_eq!(t, "ro rootdelay=30 splash console=ttyS0,115200n8 earlyprintk=ttyS0,115200");
+        let (again, d) = edit_args(&t, Quoting::ShellDouble, false, &r);
+        assert_eq!((again.as_str(), d.is_empty()), (t.as_str(), true));
     }
 
     #[test]

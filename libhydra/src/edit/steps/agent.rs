@@ -867,6 +867,7 @@ mod tests {
             agent_package: Some(file),
             network: true,
             jobs: 1,
+            ..StepOptions::default()
         };
         let p = plan_with(t.path(), &os(Distro::Ubuntu, 20, 4), &opts);
         assert!(p.blockers.is_empty(), "{:?}", p.blockers);

@@ -121,7 +121,23 @@ impl Step for Bootloader {
             found: false,
             uses_kernelopts: Vec::new(),
             kernelopts_set: false,
+            rootdelay: match cx.options.rootdelay {
+                None => Some(crate::format::grub::ROOTDELAY.to_string()),
+                Some(0) => None,
+                Some(n) => Some(format!("rootdelay={n}")),
+            },
         };
+        // initramfs-tools (Debian, Ubuntu, Kali) sleeps `rootdelay` seconds
+        // at every boot; dracut waits at most that long for the root device.
+        if cx.os.family == crate::inspect::os::Family::Debian && p.rootdelay.is_some() {
+            p.plan.warn(format!(
+                "{} on {}: initramfs-tools sleeps that long at every boot (its init runs `sleep $ROOTDELAY`), \
+                 where dracut only waits up to that long for the root disk; the requirement asks for it; \
+                 --rootdelay 0 leaves it out",
+                p.rootdelay.as_deref().unwrap_or_default(),
+                cx.os
+            ));
+        }
         p.run()?;
         Ok(p.plan)
     }
@@ -159,6 +175,8 @@ struct Planner<'c, 'a> {
     uses_kernelopts: Vec<String>,
     /// A `kernelopts` was found (grubenv or `set kernelopts`).
     kernelopts_set: bool,
+    /// The `rootdelay=` argument, or none (`--rootdelay 0`).
+    rootdelay: Option<String>,
 }
 
 /// A text split in lines, each with its line ending.
@@ -197,6 +215,7 @@ impl Planner<'_, '_> {
             root_uuid: self.uuid.as_deref(),
             is_disk_name: is_kernel_disk_name,
             extra_consoles: extra,
+            rootdelay: self.rootdelay.as_deref(),
         }
     }
 
