@@ -289,7 +289,7 @@ pub fn commit(
 
     // The journal directory.
     let mut created = Vec::new();
-    for d in ["/var/lib/hydra", JOURNAL_DIR] {
+    for d in ["/var", "/var/lib", "/var/lib/hydra", JOURNAL_DIR] {
         match guest.symlink_metadata(d) {
             Ok(_) => {}
             Err(e) if e.is_not_found() => created.push(PathBuf::from(d)),
@@ -307,7 +307,8 @@ pub fn commit(
         records: Vec::new(),
     };
     guest
-        .create_dir_all(journal.dir().join("files"), 0o700)
+        .create_dir_all(JOURNAL_DIR, 0o755)
+        .and_then(|()| guest.create_dir_all(journal.dir().join("files"), 0o700))
         .map_err(|e| EditError::guest("journal", e))?;
     let mut tx = Tx {
         guest,
@@ -574,4 +575,230 @@ pub fn rollback(guest: &GuestRoot, id: Option<&str>) -> Result<Option<RolledBack
         }
     }
     Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edit::facts::SystemFacts;
+    use crate::edit::plan::{Context, Pending, StepOptions};
+    use crate::inspect::os::{Distro, Family, OsIdentity, Version};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    fn os() -> OsIdentity {
+        OsIdentity {
+            family: Family::Debian,
+            distro: Distro::Debian,
+            version: Version {
+                major: 12,
+                minor: 0,
+                raw: "12".into(),
+            },
+            pretty: String::new(),
+            sources: Vec::new(),
+        }
+    }
+
+    /// Every path under `root` with its type, mode, owner, mtime, bytes or
+    /// link text, and user xattrs.
+    fn listing(root: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let mut names: Vec<_> = std::fs::read_dir(&d)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            names.sort();
+            for p in names {
+                let m = std::fs::symlink_metadata(&p).unwrap();
+                let rel = p.strip_prefix(root).unwrap().display().to_string();
+                let what = if m.file_type().is_symlink() {
+                    format!("link {}", std::fs::read_link(&p).unwrap().display())
+                } else if m.is_dir() {
+                    stack.push(p.clone());
+                    "dir".to_string()
+                } else {
+                    let x = xattr_of(&p);
+                    format!(
+                        "file {:?} mtime {} xattr {x:?}",
+                        std::fs::read(&p).unwrap(),
+                        m.mtime()
+                    )
+                };
+                out.push(format!(
+                    "{rel} {:o} {}:{} {what}",
+                    m.mode(),
+                    m.uid(),
+                    m.gid()
+                ));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn xattr_of(p: &Path) -> Option<Vec<u8>> {
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        let mut buf = vec![0u8; 256];
+        // SAFETY: valid C strings and buffer.
+        let n = unsafe {
+            libc::lgetxattr(
+                c.as_ptr(),
+                c"user.hydra-test".as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        (n >= 0).then(|| buf[..n as usize].to_vec())
+    }
+
+    fn set_xattr(p: &Path, v: &[u8]) -> bool {
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: valid C strings and buffer.
+        unsafe {
+            libc::lsetxattr(
+                c.as_ptr(),
+                c"user.hydra-test".as_ptr(),
+                v.as_ptr().cast(),
+                v.len(),
+                0,
+            ) == 0
+        }
+    }
+
+    /// A tree with a file (0640, an xattr, an old mtime), a symlink, and a
+    /// plan that rewrites the file, removes the link, adds a file in a new
+    /// directory and replaces a symlink.
+    fn setup() -> (tempfile::TempDir, GuestRoot, Vec<StepPlan>) {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        std::fs::create_dir_all(r.join("etc")).unwrap();
+        std::fs::write(r.join("etc/a.conf"), "old\n").unwrap();
+        std::fs::set_permissions(r.join("etc/a.conf"), std::fs::Permissions::from_mode(0o640))
+            .unwrap();
+        set_xattr(&r.join("etc/a.conf"), b"label");
+        let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+        std::fs::File::options()
+            .write(true)
+            .open(r.join("etc/a.conf"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        std::os::unix::fs::symlink("a.conf", r.join("etc/link")).unwrap();
+        std::os::unix::fs::symlink("/nowhere", r.join("etc/other")).unwrap();
+        let g = GuestRoot::open(r).unwrap();
+        let facts = SystemFacts::none();
+        let id = os();
+        let opts = StepOptions::default();
+        let pending = Pending::default();
+        let cx = Context::new(&g, &id, &facts, &opts, &pending);
+        let mut p = StepPlan::new("test", "T0");
+        assert!(p.write(&cx, "/etc/a.conf", "new\n", "rewrite").unwrap());
+        assert!(p.remove(&cx, "/etc/link", "remove").unwrap());
+        assert!(p
+            .write(&cx, "/etc/new.d/deep/b.conf", "b\n", "create")
+            .unwrap());
+        assert!(p.symlink(&cx, "/etc/other", "/dev/null", "relink").unwrap());
+        // Already so: nothing planned.
+        assert!(!p.write(&cx, "/etc/a.conf", "old\n", "same").unwrap());
+        assert!(!p.remove(&cx, "/etc/absent", "absent").unwrap());
+        (t, g, vec![p])
+    }
+
+    #[test]
+    fn commit_then_rollback_restores_every_byte_mode_time_and_xattr() {
+        let (t, g, plans) = setup();
+        let before = listing(t.path());
+        let a = commit(&g, &plans, &CommitOptions::default()).unwrap();
+        assert_eq!(a.changes, 4);
+        let r = t.path();
+        assert_eq!(
+            std::fs::read_to_string(r.join("etc/a.conf")).unwrap(),
+            "new\n"
+        );
+        assert_eq!(
+            std::fs::metadata(r.join("etc/a.conf")).unwrap().mode() & 0o7777,
+            0o640
+        );
+        assert!(!r.join("etc/link").exists());
+        assert_eq!(
+            std::fs::read_link(r.join("etc/other")).unwrap(),
+            Path::new("/dev/null")
+        );
+        assert_eq!(
+            std::fs::read_to_string(r.join("etc/new.d/deep/b.conf")).unwrap(),
+            "b\n"
+        );
+        let j = Journal::list(&g).unwrap();
+        assert_eq!(j.len(), 1);
+        assert_eq!(j[0].state, TxState::Committed);
+        let rb = rollback(&g, None).unwrap().unwrap();
+        assert_eq!(rb.paths.len(), 4);
+        assert_eq!(listing(r), before, "rollback is not exact");
+        assert!(rollback(&g, None).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_failure_before_any_change_undoes_all_and_leaves_no_journal() {
+        for k in 0..4 {
+            let (t, g, plans) = setup();
+            let before = listing(t.path());
+            let e = commit(
+                &g,
+                &plans,
+                &CommitOptions {
+                    fail_after: Some(k),
+                    ..CommitOptions::default()
+                },
+            )
+            .unwrap_err();
+            assert!(
+                matches!(&e, EditError::RolledBack { cause } if matches!(**cause, EditError::Injected(n) if n == k)),
+                "{e}"
+            );
+            assert!(e.to_string().contains("the guest is as it was"), "{e}");
+            assert_eq!(listing(t.path()), before, "fail-after {k}");
+        }
+    }
+
+    #[test]
+    fn a_file_changed_since_the_plan_is_not_overwritten() {
+        let (t, g, plans) = setup();
+        std::fs::write(t.path().join("etc/a.conf"), "edited by someone\n").unwrap();
+        let e = commit(&g, &plans, &CommitOptions::default()).unwrap_err();
+        assert!(matches!(e, EditError::Changed { .. }), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(t.path().join("etc/a.conf")).unwrap(),
+            "edited by someone\n"
+        );
+        assert!(!t.path().join("var").exists(), "a journal was left");
+    }
+
+    #[test]
+    fn a_failing_command_undoes_the_file_changes_before_it() {
+        let (t, g, mut plans) = setup();
+        let before = listing(t.path());
+        // No such program in the guest: the run fails after the 4 file changes.
+        plans[0].run(RunSpec::new(["/nonexistent-tool", "-x"]), "fails");
+        let e = commit(&g, &plans, &CommitOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent-tool"), "{e}");
+        assert!(e.to_string().contains("the guest is as it was"), "{e}");
+        assert_eq!(listing(t.path()), before);
+    }
+
+    #[test]
+    fn a_malformed_journal_is_a_clear_error() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("var/lib/hydra/journal/x");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("journal.json"), "{not json").unwrap();
+        let g = GuestRoot::open(t.path()).unwrap();
+        let e = rollback(&g, None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("/var/lib/hydra/journal/x/journal.json: not a Hydra journal"),
+            "{e}"
+        );
+    }
 }

@@ -346,7 +346,10 @@ pub fn edit_args(s: &str, q: Quoting, after_word: bool, rule: &CmdlineRule<'_>) 
         if !kept {
             push(&mut out, &mut d, SERIAL_CONSOLE);
         }
-        for (key, want) in [("earlyprintk", Some(EARLYPRINTK)), ("rootdelay", rule.rootdelay)] {
+        for (key, want) in [
+            ("earlyprintk", Some(EARLYPRINTK)),
+            ("rootdelay", rule.rootdelay),
+        ] {
             let Some(want) = want else {
                 out.retain(|a| {
                     if is_key(&a.logical, key) {
@@ -963,14 +966,20 @@ mod tests {
             ..full(None)
         };
         let (t, d) = edit_args(line, Quoting::ShellDouble, false, &r);
-        assert_eq!(t, "ro splash console=ttyS0,115200n8 earlyprintk=ttyS0,115200");
+        assert_eq!(
+            t,
+            "ro splash console=ttyS0,115200n8 earlyprintk=ttyS0,115200"
+        );
         assert!(d.removed.contains(&"rootdelay=300".to_string()));
         let r = CmdlineRule {
             rootdelay: Some("rootdelay=30"),
             ..full(None)
         };
         let (t, _) = edit_args(line, Quoting::ShellDouble, false, &r);
-        assert_eq!(t, "ro rootdelay=30 splash console=ttyS0,115200n8 earlyprintk=ttyS0,115200");
+        assert_eq!(
+            t,
+            "ro rootdelay=30 splash console=ttyS0,115200n8 earlyprintk=ttyS0,115200"
+        );
         let (again, d) = edit_args(&t, Quoting::ShellDouble, false, &r);
         assert_eq!((again.as_str(), d.is_empty()), (t.as_str(), true));
     }
