@@ -340,17 +340,7 @@ impl Planner<'_, '_> {
         let mut looked: Vec<String> = Vec::new();
 
         // GRUB legacy.
-        let mut legacy: Vec<PathBuf> = LEGACY.iter().map(PathBuf::from).collect();
-        legacy.extend(self.efi_paths("grub.conf")?);
-        looked.extend(LEGACY.iter().map(|s| s.to_string()));
-        looked.push(format!("{EFI_DIR}/*/grub.conf"));
-        let mut any = false;
-        for path in &legacy {
-            any |= self.cx.exists(path).map_err(|e| self.gerr(e))?;
-            if let Some(f) = self.load(path)? {
-                self.legacy(&f)?;
-            }
-        }
+        let any = self.each_config(&LEGACY, "grub.conf", Some(&mut looked), Self::legacy)?;
         self.absent(any, "GRUB legacy config", "grub.conf / menu.lst");
 
         // GRUB 2 defaults.
@@ -364,18 +354,7 @@ impl Planner<'_, '_> {
         }
 
         // GRUB 2 generated configs.
-        let mut cfgs: Vec<PathBuf> = GRUB_CFG.iter().map(PathBuf::from).collect();
-        cfgs.extend(self.efi_paths("grub.cfg")?);
-        looked.extend(GRUB_CFG.iter().map(|s| s.to_string()));
-        looked.push(format!("{EFI_DIR}/*/grub.cfg"));
-        let mut any = false;
-        for path in &cfgs {
-            any |= self.cx.exists(path).map_err(|e| self.gerr(e))?;
-            if let Some(f) = self.load(path)? {
-                self.found = true;
-                self.grub_cfg(&f)?;
-            }
-        }
+        let any = self.each_config(&GRUB_CFG, "grub.cfg", Some(&mut looked), Self::grub_cfg)?;
         self.absent(any, "GRUB 2 generated config", "grub.cfg");
 
         // BLS entries.
@@ -394,13 +373,7 @@ impl Planner<'_, '_> {
         self.absent(any, "BLS entries", &format!("{BLS_DIR}/*.conf"));
 
         // GRUB environment blocks.
-        let mut envs: Vec<PathBuf> = GRUBENV.iter().map(PathBuf::from).collect();
-        envs.extend(self.efi_paths("grubenv")?);
-        for path in &envs {
-            if let Some(f) = self.load(path)? {
-                self.grubenv(&f)?;
-            }
-        }
+        self.each_config(&GRUBENV, "grubenv", None, Self::grubenv)?;
         if !self.uses_kernelopts.is_empty() && !self.kernelopts_set {
             self.plan.warn(format!(
                 "{} use $kernelopts, but no grubenv or grub.cfg sets it; those entries were not given the serial console",
@@ -432,6 +405,63 @@ impl Planner<'_, '_> {
         Ok(())
     }
 
+    /// Hand each of `fixed` and `/boot/efi/EFI/*/<efi_name>` that loads to
+    /// `handle` (the names noted in `looked`); true when one of them exists.
+    fn each_config(
+        &mut self,
+        fixed: &[&str],
+        efi_name: &str,
+        looked: Option<&mut Vec<String>>,
+        handle: fn(&mut Self, &Loaded) -> Result<(), EditError>,
+    ) -> Result<bool, EditError> {
+        let mut paths: Vec<PathBuf> = fixed.iter().map(PathBuf::from).collect();
+        paths.extend(self.efi_paths(efi_name)?);
+        if let Some(looked) = looked {
+            looked.extend(fixed.iter().map(|s| s.to_string()));
+            looked.push(format!("{EFI_DIR}/*/{efi_name}"));
+        }
+        let mut any = false;
+        for path in &paths {
+            any |= self.cx.exists(path).map_err(|e| self.gerr(e))?;
+            if let Some(f) = self.load(path)? {
+                handle(self, &f)?;
+            }
+        }
+        Ok(any)
+    }
+
+    /// Record that `d` (one place's change) is already so, or what it changes.
+    fn check_delta(&mut self, what: String, d: &Delta) {
+        self.plan.check(
+            what,
+            d.is_empty(),
+            if d.is_empty() {
+                "already so".into()
+            } else {
+                d.to_string()
+            },
+        );
+    }
+
+    /// The full rule applied to the kernel arguments after `off` in `body`
+    /// (a `kernel`/`linux` line), checked as `what`; `body` is changed when
+    /// they are. Returns what changed.
+    fn edit_line(
+        &mut self,
+        file: &Path,
+        body: &mut String,
+        off: usize,
+        q: Quoting,
+        what: String,
+    ) -> Delta {
+        let (args, d) = self.edit(file, &body[off..], q, true, Mode::Full, Vec::new());
+        self.check_delta(what, &d);
+        if !d.is_empty() {
+            *body = format!("{}{args}", &body[..off]);
+        }
+        d
+    }
+
     fn absent(&mut self, any: bool, what: &str, files: &str) {
         if !any {
             self.plan.check(
@@ -456,28 +486,12 @@ impl Planner<'_, '_> {
             let Some(off) = legacy_kernel_line(body) else {
                 continue;
             };
-            let (args, d) = self.edit(
-                &f.path,
-                &body[off..],
-                Quoting::Kernel,
-                true,
-                Mode::Full,
-                Vec::new(),
+            let what = format!(
+                "{} entry `{t}`: serial console on its kernel line",
+                f.name()
             );
-            self.plan.check(
-                format!(
-                    "{} entry `{t}`: serial console on its kernel line",
-                    f.name()
-                ),
-                d.is_empty(),
-                if d.is_empty() {
-                    "already so".into()
-                } else {
-                    d.to_string()
-                },
-            );
+            let d = self.edit_line(&f.path, body, off, Quoting::Kernel, what);
             if !d.is_empty() {
-                *body = format!("{}{args}", &body[..off]);
                 n += 1;
                 total.merge(&d);
             }
@@ -497,6 +511,7 @@ impl Planner<'_, '_> {
     }
 
     fn grub_cfg(&mut self, f: &Loaded) -> Result<(), EditError> {
+        self.found = true;
         let mut lines = lines_of(&f.text);
         let mut title = String::from("(outside a menuentry)");
         let mut kinds: BTreeSet<String> = BTreeSet::new();
@@ -511,28 +526,12 @@ impl Planner<'_, '_> {
             if let Some((cmd, off)) = grub_linux_line(body) {
                 seen += 1;
                 let cmd = cmd.to_string();
-                let (args, d) = self.edit(
-                    &f.path,
-                    &body[off..],
-                    Quoting::Grub,
-                    true,
-                    Mode::Full,
-                    Vec::new(),
+                let what = format!(
+                    "{} entry `{title}`: serial console on its `{cmd}` line",
+                    f.name()
                 );
-                self.plan.check(
-                    format!(
-                        "{} entry `{title}`: serial console on its `{cmd}` line",
-                        f.name()
-                    ),
-                    d.is_empty(),
-                    if d.is_empty() {
-                        "already so".into()
-                    } else {
-                        d.to_string()
-                    },
-                );
+                let d = self.edit_line(&f.path, body, off, Quoting::Grub, what);
                 if !d.is_empty() {
-                    *body = format!("{}{args}", &body[..off]);
                     kinds.insert(format!("`{cmd}`"));
                     n += 1;
                     total.merge(&d);
@@ -547,14 +546,9 @@ impl Planner<'_, '_> {
                 self.kernelopts_set = true;
                 let raw = body[a.content.clone()].to_string();
                 let (new, d) = self.edit(&f.path, &raw, a.quoting(), false, Mode::Full, Vec::new());
-                self.plan.check(
+                self.check_delta(
                     format!("{}: `set {}` has the serial console", f.name(), a.name),
-                    d.is_empty(),
-                    if d.is_empty() {
-                        "already so".into()
-                    } else {
-                        d.to_string()
-                    },
+                    &d,
                 );
                 if !d.is_empty() {
                     *body = a.replace(body, &new);
@@ -775,14 +769,9 @@ impl Planner<'_, '_> {
             Mode::Full,
             Vec::new(),
         );
-        self.plan.check(
+        self.check_delta(
             format!("{}: kernelopts has the serial console", f.name()),
-            d.is_empty(),
-            if d.is_empty() {
-                "already so".into()
-            } else {
-                d.to_string()
-            },
+            &d,
         );
         if d.is_empty() {
             return Ok(());
@@ -819,14 +808,9 @@ impl Planner<'_, '_> {
             Mode::Full,
             Vec::new(),
         );
-        self.plan.check(
+        self.check_delta(
             format!("{}: serial console for kernels installed later", f.name()),
-            d.is_empty(),
-            if d.is_empty() {
-                "already so".into()
-            } else {
-                d.to_string()
-            },
+            &d,
         );
         let end = if end.is_empty() { "\n" } else { end };
         let text = if d.is_empty() {
@@ -855,14 +839,9 @@ impl Planner<'_, '_> {
                 continue;
             }
             any = true;
-            self.plan.check(
+            self.check_delta(
                 format!("{}: {key} has the serial console", f.name()),
-                total.is_empty(),
-                if total.is_empty() {
-                    "already so".into()
-                } else {
-                    total.to_string()
-                },
+                &total,
             );
             if !total.is_empty() {
                 phrases.push(format!("{key}: {total}"));

@@ -308,6 +308,84 @@ fn move_aside(
     Ok(())
 }
 
+/// Plan writing `bytes` to `path` (with `attrs`, see [`StepPlan::write_with`])
+/// and record the check `what`: written, or as it should be.
+fn write_checked(
+    plan: &mut StepPlan,
+    cx: &Context<'_>,
+    path: &str,
+    bytes: &str,
+    attrs: Option<FileAttrs>,
+    why: &str,
+    what: String,
+) -> Result<(), EditError> {
+    let w = plan.write_with(cx, path, bytes, attrs, why)?;
+    plan.check(what, !w, if w { "written" } else { "as it should be" });
+    Ok(())
+}
+
+/// The configurations of other NICs in `dir` (`ifcfg-*` but `lo` and
+/// `eth0`, backups skipped) switched off by `off` (the new text from the
+/// device name and the old text; `None`: off already), the check saying
+/// `switched`; the files named in `routes` renamed. Returns the names of the
+/// other files in `dir`.
+fn other_nics_off(
+    plan: &mut StepPlan,
+    cx: &Context<'_>,
+    dir: &str,
+    off: impl Fn(&str, &str) -> Option<String>,
+    switched: &str,
+    routes: &[&str],
+) -> Result<Vec<String>, EditError> {
+    let mut rest = Vec::new();
+    for name in files_in(cx, dir)? {
+        if ignored(&name) {
+            continue;
+        }
+        let path = format!("{dir}/{name}");
+        if let Some(dev) = name.strip_prefix("ifcfg-") {
+            if dev == "lo" || dev == "eth0" {
+                continue;
+            }
+            let text = cx.read_text(&path).map_err(ge)?.unwrap_or_default();
+            let new = off(dev, &text);
+            plan.check(
+                format!("{path} does not start at boot"),
+                new.is_none(),
+                if new.is_some() {
+                    switched
+                } else {
+                    "already off"
+                },
+            );
+            if let Some(n) = new {
+                plan.write(
+                    cx,
+                    &path,
+                    n,
+                    format!("{dev} is a VMware NIC: switched off, configuration kept"),
+                )?;
+            }
+        } else if routes.contains(&name.as_str()) {
+            plan.check(
+                format!("no static routes for eth0 ({path})"),
+                false,
+                "renamed",
+            );
+            move_aside(
+                plan,
+                cx,
+                dir,
+                &name,
+                "static routes of the VMware network would break eth0 on Azure",
+            )?;
+        } else {
+            rest.push(name);
+        }
+    }
+    Ok(rest)
+}
+
 impl Step for Network {
     fn name(&self) -> &'static str {
         "network"
@@ -392,78 +470,41 @@ fn udev(plan: &mut StepPlan, cx: &Context<'_>) -> Result<(), EditError> {
 
 fn redhat(plan: &mut StepPlan, cx: &Context<'_>, policy: NmPolicy) -> Result<(), EditError> {
     let eth0 = format!("{IFCFG_DIR}/ifcfg-eth0");
-    let w = plan.write(
+    write_checked(
+        plan,
         cx,
         &eth0,
         IFCFG_ETH0,
+        None,
         "DHCP on eth0, the Azure NIC (the source's ifcfg-eth0)",
-    )?;
-    plan.check(
         format!("{eth0} is DHCP"),
-        !w,
-        if w { "written" } else { "as it should be" },
-    );
-    let w = plan.write(
+    )?;
+    write_checked(
+        plan,
         cx,
         SYSCONFIG_NETWORK_FILE,
         SYSCONFIG_NETWORK,
+        None,
         "reset: no static gateway or hostname from VMware (the source's lines)",
-    )?;
-    plan.check(
         format!("{SYSCONFIG_NETWORK_FILE} reset"),
-        !w,
-        if w { "written" } else { "as it should be" },
-    );
-    for name in files_in(cx, IFCFG_DIR)? {
-        if ignored(&name) {
-            continue;
-        }
-        let path = format!("{IFCFG_DIR}/{name}");
-        if let Some(dev) = name.strip_prefix("ifcfg-") {
-            if dev == "lo" || dev == "eth0" {
-                continue;
-            }
-            let text = cx.read_text(&path).map_err(ge)?.unwrap_or_default();
-            let mut new = set_shell_var(&text, "ONBOOT", "ONBOOT=no", &["no"]);
+    )?;
+    other_nics_off(
+        plan,
+        cx,
+        IFCFG_DIR,
+        |dev, text| {
+            let mut new = set_shell_var(text, "ONBOOT", "ONBOOT=no", &["no"]);
             if dev.contains(':') {
-                let base = new.clone().unwrap_or_else(|| text.clone());
+                let base = new.clone().unwrap_or_else(|| text.to_string());
                 if let Some(n) = set_shell_var(&base, "ONPARENT", "ONPARENT=no", &["no"]) {
                     new = Some(n);
                 }
             }
-            plan.check(
-                format!("{path} does not start at boot"),
-                new.is_none(),
-                if new.is_some() {
-                    "ONBOOT=no (the file is kept)"
-                } else {
-                    "already off"
-                },
-            );
-            if let Some(n) = new {
-                plan.write(
-                    cx,
-                    &path,
-                    n,
-                    format!("{dev} is a VMware NIC: switched off, configuration kept"),
-                )?;
-            }
-        } else if ["route-eth0", "route6-eth0", "rule-eth0", "rule6-eth0"].contains(&name.as_str())
-        {
-            plan.check(
-                format!("no static routes for eth0 ({path})"),
-                false,
-                "renamed",
-            );
-            move_aside(
-                plan,
-                cx,
-                IFCFG_DIR,
-                &name,
-                "static routes of the VMware network would break eth0 on Azure",
-            )?;
-        }
-    }
+            new
+        },
+        "ONBOOT=no (the file is kept)",
+        &["route-eth0", "route6-eth0", "rule-eth0", "rule6-eth0"],
+    )?;
     if policy == NmPolicy::Disable {
         // Red Hat 6: NetworkManager goes, so the network service must run.
         let st = services::status(cx, plan.step, &RH_NETWORK)?;
@@ -484,18 +525,15 @@ fn redhat(plan: &mut StepPlan, cx: &Context<'_>, policy: NmPolicy) -> Result<(),
         }
     }
     if policy == NmPolicy::KeepEnabled && !nm_reads_ifcfg(cx)? {
-        let w = plan.write_with(
+        write_checked(
+            plan,
             cx,
             NM_ETH0_KEYFILE,
             NM_ETH0,
             Some(FileAttrs::root(0o600)),
             "NetworkManager here does not load ifcfg-rh: the DHCP eth0 profile as a keyfile too",
-        )?;
-        plan.check(
             format!("{NM_ETH0_KEYFILE} (NetworkManager without ifcfg-rh)"),
-            !w,
-            if w { "written" } else { "as it should be" },
-        );
+        )?;
     }
     Ok(())
 }
@@ -539,58 +577,28 @@ fn nm_reads_ifcfg(cx: &Context<'_>) -> Result<bool, EditError> {
 
 fn suse(plan: &mut StepPlan, cx: &Context<'_>) -> Result<(), EditError> {
     let eth0 = format!("{SUSE_DIR}/ifcfg-eth0");
-    let w = plan.write(cx, &eth0, SUSE_IFCFG_ETH0, "DHCP on eth0, the Azure NIC")?;
-    plan.check(
+    write_checked(
+        plan,
+        cx,
+        &eth0,
+        SUSE_IFCFG_ETH0,
+        None,
+        "DHCP on eth0, the Azure NIC",
         format!("{eth0} is DHCP"),
-        !w,
-        if w { "written" } else { "as it should be" },
-    );
-    for name in files_in(cx, SUSE_DIR)? {
-        if ignored(&name) {
-            continue;
-        }
-        let path = format!("{SUSE_DIR}/{name}");
-        if let Some(dev) = name.strip_prefix("ifcfg-") {
-            if dev == "lo" || dev == "eth0" {
-                continue;
-            }
-            let text = cx.read_text(&path).map_err(ge)?.unwrap_or_default();
-            let new = set_shell_var(&text, "STARTMODE", "STARTMODE='off'", &["off", "manual"]);
-            plan.check(
-                format!("{path} does not start at boot"),
-                new.is_none(),
-                if new.is_some() {
-                    "STARTMODE='off' (the file is kept)"
-                } else {
-                    "already off"
-                },
-            );
-            if let Some(n) = new {
-                plan.write(
-                    cx,
-                    &path,
-                    n,
-                    format!("{dev} is a VMware NIC: switched off, configuration kept"),
-                )?;
-            }
-        } else if name == "ifroute-eth0" {
-            plan.check(
-                format!("no static routes for eth0 ({path})"),
-                false,
-                "renamed",
-            );
-            move_aside(
-                plan,
-                cx,
-                SUSE_DIR,
-                &name,
-                "static routes of the VMware network would break eth0 on Azure",
-            )?;
-        } else if name == "routes" {
-            let text = cx.read_text(&path).map_err(ge)?.unwrap_or_default();
-            if text.lines().any(|l| l.trim_start().starts_with("default")) {
-                plan.warn(format!("{path} has a static default route (of the VMware network); Azure's DHCP gives one: check it after the move"));
-            }
+    )?;
+    let rest = other_nics_off(
+        plan,
+        cx,
+        SUSE_DIR,
+        |_, text| set_shell_var(text, "STARTMODE", "STARTMODE='off'", &["off", "manual"]),
+        "STARTMODE='off' (the file is kept)",
+        &["ifroute-eth0"],
+    )?;
+    if rest.iter().any(|n| n == "routes") {
+        let path = format!("{SUSE_DIR}/routes");
+        let text = cx.read_text(&path).map_err(ge)?.unwrap_or_default();
+        if text.lines().any(|l| l.trim_start().starts_with("default")) {
+            plan.warn(format!("{path} has a static default route (of the VMware network); Azure's DHCP gives one: check it after the move"));
         }
     }
     Ok(())
@@ -646,18 +654,15 @@ fn debian(plan: &mut StepPlan, cx: &Context<'_>) -> Result<(), EditError> {
                 )?;
             }
         }
-        let w = plan.write_with(
+        write_checked(
+            plan,
             cx,
             NETPLAN_FILE,
             NETPLAN_ETH0,
             Some(FileAttrs::root(0o600)),
             "DHCP on eth0, the Azure NIC (netplan, rendered by systemd-networkd)",
-        )?;
-        plan.check(
             format!("{NETPLAN_FILE} is DHCP on eth0"),
-            !w,
-            if w { "written" } else { "as it should be" },
-        );
+        )?;
         if has_interfaces {
             interfaces_file(plan, cx, INTERFACES, false)?;
         }
@@ -1060,7 +1065,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::edit::steps::services::testutil::{changed, cycle, os, plan, Tree};
+    use crate::edit::steps::services::testutil::{changed, cycle, os, plan, rhel6_rc, Tree};
 
     const STATIC_ENS192: &str = "TYPE=Ethernet\nBOOTPROTO=none\nNAME=ens192\nDEVICE=ens192\nONBOOT=yes\nIPADDR=10.1.2.3\nPREFIX=24\nGATEWAY=10.1.2.1\nDNS1=10.1.2.10\n";
     const STATIC_ENS192_OFF: &str = "TYPE=Ethernet\nBOOTPROTO=none\nNAME=ens192\nDEVICE=ens192\nONBOOT=no\nIPADDR=10.1.2.3\nPREFIX=24\nGATEWAY=10.1.2.1\nDNS1=10.1.2.10\n";
@@ -1134,6 +1139,20 @@ mod tests {
             .detail
     }
 
+    /// The distribution's persistent-net generator and the rules it wrote.
+    fn udev_generator(t: &Tree) {
+        t.file(
+            "/lib/udev/rules.d/75-persistent-net-generator.rules",
+            "# generator\n",
+        );
+        t.file("/etc/udev/rules.d/70-persistent-net.rules", RULES70);
+    }
+
+    fn assert_udev_masked(t: &Tree) {
+        assert_eq!(t.target(UDEV_GENERATOR), Some(PathBuf::from("/dev/null")));
+        assert!(!t.exists(UDEV_PERSISTENT_NET));
+    }
+
     fn rhel_common(t: &Tree) {
         t.file("/etc/sysconfig/network", OLD_NETWORK);
         t.file(
@@ -1182,11 +1201,7 @@ mod tests {
     fn rhel6_sysv_nm_disabled_network_on() {
         let t = Tree::new();
         rhel_common(&t);
-        t.file(
-            "/lib/udev/rules.d/75-persistent-net-generator.rules",
-            "# generator\n",
-        );
-        t.file("/etc/udev/rules.d/70-persistent-net.rules", RULES70);
+        udev_generator(&t);
         t.file("/etc/sysconfig/network-scripts/ifcfg-eth0", "DEVICE=eth0\nHWADDR=00:50:56:AA:BB:CC\nBOOTPROTO=static\nIPADDR=10.1.2.4\nONBOOT=yes\n");
         t.file(
             "/etc/sysconfig/network-scripts/ifcfg-eth1",
@@ -1200,11 +1215,8 @@ mod tests {
             "/etc/sysconfig/network-scripts/route-eth0",
             "10.9.0.0/16 via 10.1.2.254\n",
         );
-        t.mkdir("/etc/rc.d/init.d");
-        t.link("/etc/init.d", "rc.d/init.d");
+        rhel6_rc(&t);
         for l in 0..=6 {
-            t.mkdir(&format!("/etc/rc.d/rc{l}.d"));
-            t.link(&format!("/etc/rc{l}.d"), &format!("rc.d/rc{l}.d"));
             let on = (2..=5).contains(&l);
             let nm = if on {
                 "S23NetworkManager"
@@ -1238,8 +1250,7 @@ mod tests {
             &os(Family::RedHat, Distro::Rhel, 6, 10, "6.10"),
             |t| {
                 assert_rhel_common(t);
-                assert_eq!(t.target(UDEV_GENERATOR), Some(PathBuf::from("/dev/null")));
-                assert!(!t.exists(UDEV_PERSISTENT_NET));
+                assert_udev_masked(t);
                 assert_eq!(
                     t.read("/etc/sysconfig/network-scripts/ifcfg-eth1"),
                     "DEVICE=eth1\nONBOOT=no\nBOOTPROTO=dhcp\n"
@@ -1305,8 +1316,7 @@ mod tests {
             &os(Family::RedHat, Distro::Centos, 7, 9, "7.9.2009"),
             |t| {
                 assert_rhel_common(t);
-                assert_eq!(t.target(UDEV_GENERATOR), Some(PathBuf::from("/dev/null")));
-                assert!(!t.exists(UDEV_PERSISTENT_NET));
+                assert_udev_masked(t);
                 assert_nm_enabled_untouched(t);
             },
         );
@@ -1457,11 +1467,7 @@ mod tests {
     fn sles11_networkmanager_config_off() {
         let t = Tree::new();
         suse_common(&t);
-        t.file(
-            "/lib/udev/rules.d/75-persistent-net-generator.rules",
-            "# generator\n",
-        );
-        t.file("/etc/udev/rules.d/70-persistent-net.rules", RULES70);
+        udev_generator(&t);
         t.file(
             "/etc/sysconfig/network/config",
             "## Type: yesno\nNETWORKMANAGER=\"yes\"\nNETCONFIG_DNS_POLICY=\"auto\"\n",
@@ -1476,8 +1482,7 @@ mod tests {
                     t.read("/etc/sysconfig/network/config"),
                     "## Type: yesno\nNETWORKMANAGER=\"no\"\nNETCONFIG_DNS_POLICY=\"auto\"\n"
                 );
-                assert_eq!(t.target(UDEV_GENERATOR), Some(PathBuf::from("/dev/null")));
-                assert!(!t.exists(UDEV_PERSISTENT_NET));
+                assert_udev_masked(t);
             },
         );
         assert!(p
@@ -1550,11 +1555,7 @@ mod tests {
     #[test]
     fn ubuntu1404_upstart_nm_manual_interfaces_dhcp() {
         let t = Tree::new();
-        t.file(
-            "/lib/udev/rules.d/75-persistent-net-generator.rules",
-            "# generator\n",
-        );
-        t.file("/etc/udev/rules.d/70-persistent-net.rules", RULES70);
+        udev_generator(&t);
         t.file("/etc/network/interfaces", UBUNTU_STATIC);
         t.file(
             "/etc/init/network-manager.conf",
@@ -1568,8 +1569,7 @@ mod tests {
             |t| {
                 assert_eq!(t.read("/etc/network/interfaces"), UBUNTU_STATIC_DONE);
                 assert_eq!(t.read("/etc/init/network-manager.override"), "manual\n");
-                assert_eq!(t.target(UDEV_GENERATOR), Some(PathBuf::from("/dev/null")));
-                assert!(!t.exists(UDEV_PERSISTENT_NET));
+                assert_udev_masked(t);
             },
         );
     }
@@ -1665,11 +1665,7 @@ mod tests {
     #[test]
     fn debian7_sysv_allow_hotplug_static() {
         let t = Tree::new();
-        t.file(
-            "/lib/udev/rules.d/75-persistent-net-generator.rules",
-            "# generator\n",
-        );
-        t.file("/etc/udev/rules.d/70-persistent-net.rules", RULES70);
+        udev_generator(&t);
         t.file_mode("/sbin/ifup", "", 0o755);
         t.file(
             "/etc/network/interfaces",

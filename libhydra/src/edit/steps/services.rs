@@ -320,6 +320,30 @@ fn has_manual(text: &str) -> bool {
     text.lines().any(|l| l.trim() == "manual")
 }
 
+/// `/etc/init/<job>.conf` and `/etc/init/<job>.override`.
+fn upstart_files(job: &str) -> (PathBuf, PathBuf) {
+    (
+        Path::new(UPSTART_DIR).join(format!("{job}.conf")),
+        Path::new(UPSTART_DIR).join(format!("{job}.override")),
+    )
+}
+
+/// The upstart jobs of `svc` whose job file exists, with their override file.
+fn upstart_jobs<'s>(
+    cx: &Context<'_>,
+    step: &str,
+    svc: &Service<'s>,
+) -> Result<Vec<(&'s str, PathBuf)>, EditError> {
+    let mut out = Vec::new();
+    for job in svc.upstart {
+        let (conf, ovr) = upstart_files(job);
+        if cx.exists(&conf).map_err(gerr(step))? {
+            out.push((*job, ovr));
+        }
+    }
+    Ok(out)
+}
+
 // ---- public API ----------------------------------------------------------
 
 /// Whether `svc` is installed and enabled in the guest (see the module docs).
@@ -372,12 +396,11 @@ pub fn status(cx: &Context<'_>, step: &str, svc: &Service<'_>) -> Result<Status,
         }
     }
     for job in svc.upstart {
-        let conf = Path::new(UPSTART_DIR).join(format!("{job}.conf"));
+        let (conf, ovr) = upstart_files(job);
         let Some(text) = cx.read_text(&conf).map_err(&ge)? else {
             continue;
         };
         out.installed = true;
-        let ovr = Path::new(UPSTART_DIR).join(format!("{job}.override"));
         let manual = has_manual(&text)
             || cx
                 .read_text(&ovr)
@@ -491,12 +514,7 @@ pub fn disable(
             any = true;
         }
     }
-    for job in svc.upstart {
-        let conf = Path::new(UPSTART_DIR).join(format!("{job}.conf"));
-        if !cx.exists(&conf).map_err(&ge)? {
-            continue;
-        }
-        let ovr = Path::new(UPSTART_DIR).join(format!("{job}.override"));
+    for (job, ovr) in upstart_jobs(cx, step, svc)? {
         let old = cx.read_text(&ovr).map_err(&ge)?.unwrap_or_default();
         if has_manual(&old) {
             continue;
@@ -577,13 +595,8 @@ pub fn enable_with(
             any = true;
         }
     }
-    for job in svc.upstart {
-        let conf = Path::new(UPSTART_DIR).join(format!("{job}.conf"));
-        if !cx.exists(&conf).map_err(&ge)? {
-            continue;
-        }
+    for (job, ovr) in upstart_jobs(cx, step, svc)? {
         found_other = true;
-        let ovr = Path::new(UPSTART_DIR).join(format!("{job}.override"));
         let Some(old) = cx.read_text(&ovr).map_err(&ge)? else {
             continue;
         };
@@ -595,19 +608,11 @@ pub fn enable_with(
             .filter(|l| l.trim() != "manual")
             .map(|l| format!("{l}\n"))
             .collect();
+        let reason = format!("{why}: upstart job {job} starts on its events");
         if kept.trim().is_empty() {
-            any |= plan.remove(
-                cx,
-                &ovr,
-                format!("{why}: upstart job {job} starts on its events"),
-            )?;
+            any |= plan.remove(cx, &ovr, reason)?;
         } else {
-            any |= plan.write(
-                cx,
-                &ovr,
-                kept,
-                format!("{why}: upstart job {job} starts on its events"),
-            )?;
+            any |= plan.write(cx, &ovr, kept, reason)?;
         }
     }
     let mut enabled_unit = false;
@@ -795,6 +800,17 @@ pub(crate) mod testutil {
         }
     }
 
+    /// Red Hat's SysV layout: `/etc/rc.d/{init.d,rc0.d..rc6.d}`, with
+    /// `/etc/init.d` and `/etc/rcN.d` links to them.
+    pub fn rhel6_rc(t: &Tree) {
+        t.mkdir("/etc/rc.d/init.d");
+        t.link("/etc/init.d", "rc.d/init.d");
+        for l in 0..=6 {
+            t.mkdir(&format!("/etc/rc.d/rc{l}.d"));
+            t.link(&format!("/etc/rc{l}.d"), &format!("rc.d/rc{l}.d"));
+        }
+    }
+
     /// Plan `step` on `tree`.
     pub fn plan(step: &dyn Step, tree: &Tree, os: &OsIdentity) -> StepPlan {
         let guest = GuestRoot::open(tree.dir.path()).unwrap();
@@ -855,7 +871,7 @@ pub(crate) mod testutil {
 mod tests {
     use std::path::PathBuf;
 
-    use super::testutil::{cycle, os, Tree};
+    use super::testutil::{cycle, os, rhel6_rc, Tree};
     use super::*;
     use crate::edit::plan::Step;
     use crate::inspect::os::{Distro, Family};
@@ -997,15 +1013,6 @@ mod tests {
                 Some(PathBuf::from("/lib/systemd/system/waagent.service"))
             );
         });
-    }
-
-    fn rhel6_rc(t: &Tree) {
-        t.mkdir("/etc/rc.d/init.d");
-        t.link("/etc/init.d", "rc.d/init.d");
-        for l in 0..=6 {
-            t.mkdir(&format!("/etc/rc.d/rc{l}.d"));
-            t.link(&format!("/etc/rc{l}.d"), &format!("rc.d/rc{l}.d"));
-        }
     }
 
     #[test]
