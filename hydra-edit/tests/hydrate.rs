@@ -200,3 +200,58 @@ fn missing_fstab_blocks_with_a_clear_message() {
     assert!(!root.join("var").exists(), "a refused run left a journal");
     let _ = PathBuf::new();
 }
+
+#[test]
+fn guest_symlinks_never_lead_onto_the_host() {
+    // A guest whose config files are symlinks to absolute host paths (and
+    // `..` chains): every read and write stays in the guest tree.
+    let host = tempfile::tempdir().unwrap();
+    let marker = host.path().join("host-file");
+    std::fs::write(
+        &marker,
+        "GRUB_CMDLINE_LINUX=\"quiet\"\nlinux /vmlinuz root=/dev/sda1 quiet\n",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for d in ["etc/default", "etc/network", "boot/grub"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("etc/os-release"), "NAME=\"Debian GNU/Linux\"\nID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n").unwrap();
+    std::fs::write(
+        root.join("etc/fstab"),
+        "UUID=0b9c6a43-1111-2222-3333-444455556666 / ext4 defaults 0 1\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&marker, root.join("etc/default/grub")).unwrap();
+    let up = format!("../../../../../../../..{}", marker.display());
+    std::os::unix::fs::symlink(&up, root.join("boot/grub/grub.cfg")).unwrap();
+    std::os::unix::fs::symlink(&marker, root.join("etc/network/interfaces")).unwrap();
+    let r = root.display().to_string();
+    let out = hydra_edit(&["hydrate", "--only", "bootloader,network", "--root", &r]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Whatever the outcome, the host file is untouched.
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        "GRUB_CMDLINE_LINUX=\"quiet\"\nlinux /vmlinuz root=/dev/sda1 quiet\n",
+        "a guest symlink led a write onto the host ({err})"
+    );
+    assert!(
+        std::fs::read_dir(host.path()).unwrap().count() == 1,
+        "files appeared on the host"
+    );
+    // The guest's links resolve inside the guest, to nothing: the steps saw no
+    // content there (an absent file), and wrote only inside the tree.
+    if out.status.success() {
+        let interfaces = std::fs::symlink_metadata(root.join("etc/network/interfaces")).unwrap();
+        assert!(
+            interfaces.is_file(),
+            "the guest's interfaces link was replaced by a file in the guest"
+        );
+    } else {
+        assert!(
+            err.contains("bootloader") || err.contains("network"),
+            "{err}"
+        );
+    }
+}
