@@ -95,8 +95,13 @@ fn drivers_list() -> String {
 }
 
 impl Initramfs {
-    fn status(&self, cx: &Context<'_>, plan: &mut StepPlan, k: &Kernel) -> KernelStatus {
-        match kernels::kernel_status(cx.guest, k) {
+    fn status(
+        &self,
+        plan: &mut StepPlan,
+        k: &Kernel,
+        read: Result<KernelStatus, kernels::KernelsError>,
+    ) -> KernelStatus {
+        match read {
             Ok(s) => s,
             Err(e) => {
                 // A corrupt or unreadable image: a rebuild replaces it.
@@ -302,8 +307,20 @@ impl Step for Initramfs {
         let devices_file_gone = !cx
             .exists("/etc/lvm/devices/system.devices")
             .map_err(|e| EditError::guest(self.name(), e))?;
-        for k in &list {
-            let st = self.status(cx, &mut plan, k);
+        // Every image is read (decompressed) at once: one thread per kernel.
+        let guest = cx.guest;
+        let reads: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = list
+                .iter()
+                .map(|k| s.spawn(move || kernels::kernel_status(guest, k)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("an initramfs reader thread panicked"))
+                .collect()
+        });
+        for (k, read) in list.iter().zip(reads) {
+            let st = self.status(&mut plan, k, read);
             for d in &st.drivers {
                 if !d.required {
                     continue;
