@@ -191,7 +191,11 @@ fn apply_file(guest: &GuestRoot, step: &str, c: &Change) -> Result<(), EditError
     match &c.action {
         Action::Write { path, bytes, attrs } => {
             let attrs = attrs.or(c.before.attrs()).unwrap_or(FileAttrs::root(0o644));
-            guest.write_atomic(path, bytes, &attrs).map_err(ge)
+            guest.write_atomic(path, bytes, &attrs).map_err(ge)?;
+            if matches!(c.before, Before::Absent | Before::Symlink { .. }) {
+                label_new_file(guest, path).map_err(ge)?;
+            }
+            Ok(())
         }
         Action::Remove { path } => guest.remove_file(path).map_err(ge),
         Action::Symlink { path, target } => {
@@ -202,6 +206,38 @@ fn apply_file(guest: &GuestRoot, step: &str, c: &Change) -> Result<(), EditError
         }
         Action::Run(_) => Ok(()),
     }
+}
+
+/// Give a file Hydra created the SELinux label its neighbours have: that of a
+/// regular file beside it (an `ifcfg-eth0` next to `ifcfg-ens192` gets
+/// `net_conf_t`), else that of its directory. Only on labelled guests (the
+/// directory has a label); a replaced file keeps its own label
+/// ([`GuestRoot::write_atomic`]). Without a label an enforcing guest would
+/// refuse the file to the services that read it.
+fn label_new_file(guest: &GuestRoot, path: &Path) -> Result<(), crate::guest::GuestError> {
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    let Some(dir_label) = guest.selinux_label(dir)? else {
+        return Ok(());
+    };
+    let name = path.file_name();
+    let mut label = None;
+    for e in guest.read_dir(dir)? {
+        if e.kind != crate::guest::FileKind::File || Some(e.name.as_os_str()) == name {
+            continue;
+        }
+        if e.name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if let Some(l) = guest.selinux_label(dir.join(&e.name))? {
+            label = Some(l);
+            break;
+        }
+    }
+    let label = label.unwrap_or(dir_label);
+    tracing::debug!(path = %path.display(), label = %String::from_utf8_lossy(&label), "labelled new file");
+    guest.set_selinux_label(path, &label)
 }
 
 fn run_cmd(guest: &GuestRoot, step: &str, spec: &RunSpec) -> Result<CommandRun, EditError> {
@@ -785,6 +821,69 @@ mod tests {
         assert!(e.to_string().contains("/nonexistent-tool"), "{e}");
         assert!(e.to_string().contains("the guest is as it was"), "{e}");
         assert_eq!(listing(t.path()), before);
+    }
+
+    #[test]
+    fn new_files_get_their_neighbours_selinux_label() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        let set = |p: &Path, v: &str| {
+            let st = std::process::Command::new("setfattr")
+                .args(["-n", "security.selinux", "-v", v])
+                .arg(p)
+                .status();
+            matches!(st, Ok(s) if s.success())
+        };
+        std::fs::create_dir_all(r.join("etc/sysconfig/network-scripts")).unwrap();
+        std::fs::create_dir_all(r.join("etc/dracut.conf.d")).unwrap();
+        std::fs::write(r.join("etc/sysconfig/network-scripts/ifcfg-ens192"), "x\n").unwrap();
+        std::fs::write(r.join("etc/fstab"), "x\n").unwrap();
+        if !set(
+            &r.join("etc/sysconfig/network-scripts"),
+            "system_u:object_r:net_conf_t:s0",
+        ) || !set(
+            &r.join("etc/sysconfig/network-scripts/ifcfg-ens192"),
+            "system_u:object_r:net_conf_t:s0",
+        ) || !set(&r.join("etc/dracut.conf.d"), "system_u:object_r:etc_t:s0")
+        {
+            eprintln!("SKIP: cannot set security.selinux here (not root, or no setfattr)");
+            return;
+        }
+        let g = GuestRoot::open(r).unwrap();
+        let facts = SystemFacts::none();
+        let id = os();
+        let opts = StepOptions::default();
+        let pending = Pending::default();
+        let cx = Context::new(&g, &id, &facts, &opts, &pending);
+        let mut p = StepPlan::new("test", "T0");
+        p.write(
+            &cx,
+            "/etc/sysconfig/network-scripts/ifcfg-eth0",
+            "DEVICE=eth0\n",
+            "new",
+        )
+        .unwrap();
+        p.write(&cx, "/etc/dracut.conf.d/90-x.conf", "x\n", "new")
+            .unwrap();
+        p.write(&cx, "/etc/new-unlabelled", "x\n", "new").unwrap();
+        commit(&g, &[p], &CommitOptions::default()).unwrap();
+        let label = |p: &str| {
+            g.selinux_label(p).unwrap().map(|l| {
+                String::from_utf8_lossy(&l)
+                    .trim_end_matches('\0')
+                    .to_string()
+            })
+        };
+        assert_eq!(
+            label("/etc/sysconfig/network-scripts/ifcfg-eth0").as_deref(),
+            Some("system_u:object_r:net_conf_t:s0")
+        );
+        assert_eq!(
+            label("/etc/dracut.conf.d/90-x.conf").as_deref(),
+            Some("system_u:object_r:etc_t:s0")
+        );
+        // A directory without a label: an unlabelled guest stays unlabelled.
+        assert_eq!(label("/etc/new-unlabelled"), None);
     }
 
     #[test]

@@ -469,6 +469,37 @@ impl GuestRoot {
         sys::unlinkat(dir.as_fd(), &name, 0).map_err(|e| io_err(path, "remove", e))
     }
 
+    /// The SELinux label (`security.selinux`) of the file or directory at
+    /// `path` (not followed if a symlink: `None`), `None` when it has none.
+    pub fn selinux_label(&self, path: impl AsRef<Path>) -> GuestResult<Option<Vec<u8>>> {
+        let path = path.as_ref();
+        let op = "read security.selinux";
+        let fd = match self.resolve(
+            path,
+            op,
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY,
+            false,
+        ) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        sys::get_xattr(fd.as_fd(), c"security.selinux").map_err(|e| io_err(path, op, e))
+    }
+
+    /// Set the SELinux label of the regular file at `path` (not followed).
+    pub fn set_selinux_label(&self, path: impl AsRef<Path>, label: &[u8]) -> GuestResult<()> {
+        let path = path.as_ref();
+        let op = "set security.selinux";
+        let fd = self.resolve(
+            path,
+            op,
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY,
+            false,
+        )?;
+        sys::set_xattr(fd.as_fd(), c"security.selinux", label).map_err(|e| io_err(path, op, e))
+    }
+
     /// Remove the empty directory at `path` (a symlink there is refused).
     pub fn remove_dir(&self, path: impl AsRef<Path>) -> GuestResult<()> {
         let path = path.as_ref();
