@@ -579,7 +579,7 @@ fn sigint_during_the_initramfs_rebuild_undoes_everything() {
     let started = std::time::Instant::now();
     let mut sent = false;
     while child.try_wait().unwrap().is_none() {
-        if !sent && initramfs_running() {
+        if !sent && initramfs_running(&tree) {
             std::thread::sleep(std::time::Duration::from_millis(500));
             let st = Command::new("kill")
                 .args(["-INT", &child.id().to_string()])
@@ -630,11 +630,13 @@ fn sigint_during_the_initramfs_rebuild_undoes_everything() {
     );
 }
 
-/// An update-initramfs (mkinitramfs) process is running.
-fn initramfs_running() -> bool {
+/// A mkinitramfs process runs chrooted into `tree` (its `/proc/PID/root`):
+/// this test's rebuild, not another test's.
+fn initramfs_running(tree: &Path) -> bool {
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
+        .filter(|e| std::fs::read_link(e.path().join("root")).is_ok_and(|r| r == tree))
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .any(|c| String::from_utf8_lossy(&c).contains("mkinitramfs"))
 }
