@@ -294,25 +294,41 @@ pub fn json(out: &str) -> serde_json::Value {
 /// holds for fstab; a second run changes nothing; rollback restores the tree
 /// exactly; nothing is left attached or mounted.
 pub fn hydrate_roundtrip(fixture: &Path, name: &str, must_change: &[&str], skip: &str, w: &Path) {
+    hydrate_roundtrip_with(fixture, name, must_change, skip, w, true)
+}
+
+/// [`hydrate_roundtrip`]; without `thorough` the dry run and the empty second
+/// rollback are left out (the full-kernel tier, where every assembly is slow
+/// under TCG, checks the commit, the re-run and the rollback).
+pub fn hydrate_roundtrip_with(
+    fixture: &Path,
+    name: &str,
+    must_change: &[&str],
+    skip: &str,
+    w: &Path,
+    thorough: bool,
+) {
     let disks = copy_raw_disks(fixture, w);
     let before = snapshot(w, &disks);
 
     // Dry run: a plan, nothing written.
-    let plan = json(&ok(
-        &hydra_edit_disks(
-            w,
-            &["hydrate", "--dry-run", "--json", "--skip", skip],
-            &disks,
-        ),
-        "dry run",
-    ));
-    assert_eq!(plan["mode"], "plan");
-    assert_eq!(plan["committed"], false);
-    assert!(
-        before.diff(&snapshot(w, &disks)).is_empty(),
-        "{}: the dry run wrote",
-        name
-    );
+    if thorough {
+        let plan = json(&ok(
+            &hydra_edit_disks(
+                w,
+                &["hydrate", "--dry-run", "--json", "--skip", skip],
+                &disks,
+            ),
+            "dry run",
+        ));
+        assert_eq!(plan["mode"], "plan");
+        assert_eq!(plan["committed"], false);
+        assert!(
+            before.diff(&snapshot(w, &disks)).is_empty(),
+            "{}: the dry run wrote",
+            name
+        );
+    }
 
     // Commit.
     let out = hydra_edit_disks(w, &["hydrate", "--json", "--skip", skip], &disks);
