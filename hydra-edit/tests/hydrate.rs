@@ -3,7 +3,6 @@
 mod common;
 
 use common::*;
-use std::path::PathBuf;
 
 /// Steps these fake-userland fixtures cannot complete: `initramfs` would run
 /// the guest's dracut/update-initramfs (the fixtures carry no real userland;
@@ -198,7 +197,6 @@ fn missing_fstab_blocks_with_a_clear_message() {
         "{err}"
     );
     assert!(!root.join("var").exists(), "a refused run left a journal");
-    let _ = PathBuf::new();
 }
 
 #[test]

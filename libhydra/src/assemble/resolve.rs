@@ -318,6 +318,15 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// A resolver over `layout` that knows the filesystems probed on mapped
+    /// LVs: (VG, LV, filesystem) as the assembly records them.
+    pub fn with_lvs(layout: &'a Layout, lv_fs: &[(String, String, FsInfo)]) -> Self {
+        Resolver {
+            layout,
+            lv_fs: lv_fs.to_vec(),
+        }
+    }
+
     /// Add what was probed on LV `vg`/`lv` after mapping it, so that `UUID=` and
     /// `LABEL=` can match it.
     pub fn with_lv_fs(mut self, vg: &str, lv: &str, fs: FsInfo) -> Self {

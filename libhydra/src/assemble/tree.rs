@@ -214,11 +214,7 @@ impl GuestTree {
     /// A resolver of the guest's device names (fstab specs, `root=`) against
     /// this tree's disks and mapped LVs.
     pub fn resolver(&self) -> Resolver<'_> {
-        let mut r = Resolver::new(&self.layout);
-        for (vg, lv, fs) in &self.lv_fs {
-            r = r.with_lv_fs(vg, lv, fs.clone());
-        }
-        r
+        Resolver::with_lvs(&self.layout, &self.lv_fs)
     }
 
     /// Tear everything down in reverse: unmount, unmap LVs, detach disks, stop
@@ -887,10 +883,7 @@ impl Session<'_> {
         let text = guest.read("etc/fstab")?;
         let fstab = Fstab::parse(&text);
         let layout = self.layout.clone();
-        let mut resolver = Resolver::new(&layout);
-        for (vg, lv, fs) in &self.lv_fs {
-            resolver = resolver.with_lv_fs(vg, lv, fs.clone());
-        }
+        let resolver = Resolver::with_lvs(&layout, &self.lv_fs);
         // Remount the root with the subvolume its fstab line names (Ubuntu's `@`).
         let root_sub = fstab
             .entries()

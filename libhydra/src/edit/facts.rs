@@ -175,10 +175,7 @@ impl SystemFacts {
     pub fn lookup(&self, spec: &str, vfstype: &str, options: &str) -> Lookup {
         match &self.devices {
             Devices::Layout { layout, lv_fs } => {
-                let mut r = Resolver::new(layout);
-                for (vg, lv, fs) in lv_fs {
-                    r = r.with_lv_fs(vg, lv, fs.clone());
-                }
+                let r = Resolver::with_lvs(layout, lv_fs);
                 match r.resolve(&Spec::parse(spec), vfstype, options) {
                     Resolution::Resolved(res) => match r.fs_of(&res.volume) {
                         Some(fs) => Lookup::Found(FsRef {
