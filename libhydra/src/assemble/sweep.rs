@@ -28,7 +28,9 @@ use super::mount::{
     descendants_deepest_first, proc_cmdline, proc_stat, read_mountinfo, umount_verified, MountInfo,
     UmountPolicy, DEFAULT_FUSE_STAGING_DIR,
 };
-use super::teardown::{MarkerFile, MarkerItem, DEFAULT_SESSIONS_DIR, MARKER_FILE, MARKER_TMP};
+use super::teardown::{
+    MarkerFile, MarkerItem, MarkerOwner, DEFAULT_SESSIONS_DIR, MARKER_FILE, MARKER_TMP,
+};
 use std::collections::HashSet;
 use std::fmt;
 use std::fs;
@@ -234,7 +236,7 @@ pub fn sweep_with(opts: &SweepOptions) -> SweepReport {
         dry_run: opts.dry_run,
         ..SweepReport::default()
     };
-    let markers = read_markers(&opts.sessions_dir, &mut report);
+    let markers = read_markers(&opts.sessions_dir, opts.dry_run, &mut report);
     let infos = match read_mountinfo() {
         Ok(v) => v,
         Err(e) => {
@@ -298,8 +300,12 @@ pub fn sweep_with(opts: &SweepOptions) -> SweepReport {
     report
 }
 
-/// The session directories and their markers, sorted by id.
-fn read_markers(dir: &Path, report: &mut SweepReport) -> Vec<(PathBuf, MarkerFile)> {
+/// The session directories and their markers, sorted by id. A directory
+/// without a marker is a session caught between its `mkdir` and its first
+/// marker write ([`SessionMarker::create`](super::teardown::SessionMarker::create)):
+/// it holds no resource yet, so when its owner (named by the directory) is
+/// gone it is removed here, and when the owner runs it is left as live.
+fn read_markers(dir: &Path, dry_run: bool, report: &mut SweepReport) -> Vec<(PathBuf, MarkerFile)> {
     let mut out = Vec::new();
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -316,6 +322,11 @@ fn read_markers(dir: &Path, report: &mut SweepReport) -> Vec<(PathBuf, MarkerFil
         }
         match MarkerFile::read(&path.join(MARKER_FILE)) {
             Ok(m) => out.push((path, m)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if let Some(s) = unborn_session(&path, dry_run, report) {
+                    report.sessions.push(s);
+                }
+            }
             Err(e) => report.errors.push(format!(
                 "{}: unreadable marker, left alone: {e}",
                 path.join(MARKER_FILE).display()
@@ -324,6 +335,66 @@ fn read_markers(dir: &Path, report: &mut SweepReport) -> Vec<(PathBuf, MarkerFil
     }
     out.sort_by(|a, b| a.1.id.cmp(&b.1.id));
     out
+}
+
+/// A session directory with no marker (see [`read_markers`]): `None` when its
+/// owner still runs (recorded as live), else its removal. A name that does not
+/// say its owner, or a directory holding more than a marker's temp file, is an
+/// error and is left alone.
+fn unborn_session(path: &Path, dry_run: bool, report: &mut SweepReport) -> Option<SessionSweep> {
+    let id = path.file_name()?.to_string_lossy().into_owned();
+    let mut parts = id.splitn(3, '-');
+    let owner = match (
+        parts.next().and_then(|p| p.parse::<u32>().ok()),
+        parts.next().and_then(|p| p.parse::<u64>().ok()),
+    ) {
+        (Some(pid), Some(start_time)) => MarkerOwner { pid, start_time },
+        _ => {
+            report.errors.push(format!(
+                "{}: no marker and no owner in its name, left alone",
+                path.display()
+            ));
+            return None;
+        }
+    };
+    if owner.alive() {
+        report.live_sessions.push(id);
+        return None;
+    }
+    let stray: Vec<_> = fs::read_dir(path)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_name() != MARKER_TMP)
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !stray.is_empty() {
+        report.errors.push(format!(
+            "{}: no marker but {} other file(s), left alone",
+            path.display(),
+            stray.len()
+        ));
+        return None;
+    }
+    let mut s = SessionSweep {
+        id,
+        dir: path.to_path_buf(),
+        owner_pid: owner.pid,
+        ..SessionSweep::default()
+    };
+    if !dry_run {
+        let _ = fs::remove_file(path.join(MARKER_TMP));
+        if let Err(e) = fs::remove_dir(path) {
+            s.failures
+                .push(format!("remove session directory {}: {e}", path.display()));
+            return Some(s);
+        }
+    }
+    s.actions.push(SweepAction::RemovedSession {
+        dir: path.to_path_buf(),
+    });
+    Some(s)
 }
 
 /// Mounts below `m`'s tree root that no marker item records but whose source is one
@@ -1101,6 +1172,41 @@ mod tests {
         });
         assert_eq!(r.errors.len(), 1, "{r}");
         assert!(s.join(MARKER_FILE).exists());
+    }
+
+    #[test]
+    fn session_killed_before_its_first_marker_write_is_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let sessions = d.path().join("sessions");
+        // Pid 1's start time is not u64::MAX: a dead owner. An owner that
+        // runs (this process), and a name that names no owner.
+        let me = MarkerOwner::current().unwrap();
+        let dead = sessions.join(format!("1-{}-0", u64::MAX));
+        let live = sessions.join(format!("{}-{}-77", me.pid, me.start_time));
+        let odd = sessions.join("not-a-session");
+        for p in [&dead, &live, &odd] {
+            fs::create_dir_all(p).unwrap();
+        }
+        fs::write(dead.join(MARKER_TMP), b"{half").unwrap();
+        let opts = SweepOptions {
+            sessions_dir: sessions.clone(),
+            tree_roots: vec![],
+            staging_dir: d.path().join("stage"),
+            ..SweepOptions::default()
+        };
+        let dry = sweep_with(&SweepOptions {
+            dry_run: true,
+            ..opts.clone()
+        });
+        assert!(dead.exists(), "a dry run removed {}", dead.display());
+        assert_eq!(dry.sessions.len(), 1, "{dry}");
+        let r = sweep_with(&opts);
+        assert!(!dead.exists(), "{r}");
+        assert_eq!(r.sessions.len(), 1, "{r}");
+        assert!(live.exists() && r.live_sessions.iter().any(|l| l.ends_with("-77")));
+        assert!(odd.exists());
+        assert_eq!(r.errors.len(), 1, "{r}");
+        assert!(r.errors[0].contains("not-a-session"), "{r}");
     }
 
     #[test]
