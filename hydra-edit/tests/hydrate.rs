@@ -19,7 +19,11 @@ struct Case {
 const CASES: &[Case] = &[
     Case {
         fixture: "debian-mbr",
-        must_change: &["/etc/fstab"],
+        must_change: &[
+            "/etc/fstab",
+            "/etc/default/grub.d/local.cfg",
+            "/boot/grub/grub.cfg",
+        ],
     },
     Case {
         fixture: "rhel-lvm",
@@ -116,6 +120,71 @@ fn failure_injected_before_each_change_leaves_the_guest_as_it_was() {
         eprintln!("{fixture}: {n} injected failures, guest unchanged each time");
         assert_eq!(leftovers(w), Vec::<String>::new());
     }
+}
+
+/// The swap's UUID as the fixture's guest.tsv records it.
+fn swap_uuid(fixture: &std::path::Path) -> String {
+    let tsv = std::fs::read_to_string(fixture.join("guest.tsv")).unwrap();
+    tsv.lines()
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .find(|f| f.get(1) == Some(&"swap") && f.len() > 6)
+        .map(|f| f[6].to_string())
+        .expect("a swap row in guest.tsv")
+}
+
+#[test]
+fn resume_by_uuid_and_grub_dropins_on_debian_mbr() {
+    if !root_tier("resume_by_uuid_and_grub_dropins_on_debian_mbr") {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = fixture_dir("debian-mbr");
+    let swap = swap_uuid(&dir);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let disks = copy_raw_disks(&dir, w);
+    let before = snapshot(w, &disks);
+    assert!(before
+        .text("/boot/grub/grub.cfg")
+        .contains("ro resume=/dev/sda5 "));
+    ok(
+        &hydra_edit_disks(w, &["hydrate", "--only", "bootloader"], &disks),
+        "hydrate --only bootloader",
+    );
+    let after = snapshot(w, &disks);
+    let serial = "console=ttyS0,115200n8 earlyprintk=ttyS0,115200 rootdelay=300";
+    let resume = format!("resume=UUID={swap}");
+    // Every kernel line of the generated config: the swap by UUID, the console.
+    let cfg = after.text("/boot/grub/grub.cfg");
+    let linux: Vec<&str> = cfg
+        .lines()
+        .filter(|l| l.trim_start().starts_with("linux"))
+        .collect();
+    assert!(linux.len() >= 2, "{cfg}");
+    for l in &linux {
+        assert!(l.contains(&resume) && l.ends_with(serial), "{l}");
+        assert!(!l.contains("/dev/sda5"), "{l}");
+    }
+    // /etc/default/grub and the drop-in that replaces its command line: the
+    // next update-grub on the VM gives the same.
+    let grub = after.text("/etc/default/grub");
+    assert!(
+        grub.contains(&format!("GRUB_CMDLINE_LINUX=\"{resume} {serial}\"")),
+        "{grub}"
+    );
+    let dropin = after.text("/etc/default/grub.d/local.cfg");
+    assert!(
+        dropin.contains(&format!("GRUB_CMDLINE_LINUX=\"{resume} {serial}\"\n")),
+        "{dropin}"
+    );
+    assert!(
+        dropin.contains("GRUB_TERMINAL=\"serial console\"\n"),
+        "{dropin}"
+    );
+    assert!(!dropin.contains("quiet") && dropin.starts_with("# Local settings"));
+    ok(&hydra_edit_disks(w, &["rollback"], &disks), "rollback");
+    assert_eq!(before.diff(&snapshot(w, &disks)), Vec::<String>::new());
+    assert_eq!(leftovers(w), Vec::<String>::new());
 }
 
 #[test]

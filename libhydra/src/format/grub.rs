@@ -155,8 +155,11 @@ pub enum Mode {
     },
 }
 
+/// Maps a kernel disk name (`/dev/sda1`) to the UUID of the swap it holds.
+pub type SwapUuid<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// The rule applied to a command line.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CmdlineRule<'a> {
     /// What to do.
     pub mode: Mode,
@@ -169,6 +172,23 @@ pub struct CmdlineRule<'a> {
     /// With [`Mode::Full`]: the `rootdelay=` argument ([`ROOTDELAY`], the
     /// requirement's), or `None` to leave `rootdelay=` out (and remove it).
     pub rootdelay: Option<&'a str>,
+    /// A `resume=` naming a kernel disk becomes `resume=UUID=` of the swap
+    /// this finds there (none found: kept, noted in [`Delta::resume_kept`]).
+    /// An initramfs waits for its resume device: a disk name that is another
+    /// disk on Azure can hold the boot until dracut gives up.
+    pub resume_uuid: Option<SwapUuid<'a>>,
+}
+
+impl fmt::Debug for CmdlineRule<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CmdlineRule")
+            .field("mode", &self.mode)
+            .field("root_uuid", &self.root_uuid)
+            .field("extra_consoles", &self.extra_consoles)
+            .field("rootdelay", &self.rootdelay)
+            .field("resume_uuid", &self.resume_uuid.map(|_| "fn"))
+            .finish()
+    }
 }
 
 /// What [`edit_args`] changed, for the reasons users read.
@@ -182,6 +202,8 @@ pub struct Delta {
     pub replaced: Vec<(String, String)>,
     /// A `root=` kernel disk name left because the root UUID is unknown.
     pub root_kept: Option<String>,
+    /// A `resume=` kernel disk name left because no swap with a UUID was found there.
+    pub resume_kept: Option<String>,
     /// With [`Mode::Strip`] `take_consoles`: the other `console=` arguments taken out.
     pub taken_consoles: Vec<String>,
 }
@@ -216,6 +238,9 @@ impl Delta {
         }
         if self.root_kept.is_none() {
             self.root_kept.clone_from(&other.root_kept);
+        }
+        if self.resume_kept.is_none() {
+            self.resume_kept.clone_from(&other.resume_kept);
         }
     }
 }
@@ -291,6 +316,19 @@ pub fn edit_args(s: &str, q: Quoting, after_word: bool, rule: &CmdlineRule<'_>) 
                         a.logical = new;
                     }
                     None => d.root_kept = Some(a.logical.clone()),
+                }
+            }
+        }
+        if let Some(dev) = a.logical.strip_prefix("resume=") {
+            if (rule.is_disk_name)(dev) {
+                match rule.resume_uuid.and_then(|f| f(dev)) {
+                    Some(u) => {
+                        let new = format!("resume=UUID={u}");
+                        d.replaced.push((a.logical.clone(), new.clone()));
+                        a.raw.clone_from(&new);
+                        a.logical = new;
+                    }
+                    None => d.resume_kept = Some(a.logical.clone()),
                 }
             }
         }
@@ -838,6 +876,7 @@ mod tests {
             is_disk_name: disk,
             extra_consoles: Vec::new(),
             rootdelay: Some(ROOTDELAY),
+            resume_uuid: None,
         }
     }
 
@@ -956,6 +995,33 @@ mod tests {
             t,
             "x console=tty1 console=ttyS0,115200n8 earlyprintk=ttyS0,115200 rootdelay=300"
         );
+    }
+
+    #[test]
+    fn resume_by_uuid_where_the_swap_is_known() {
+        let swap = |d: &str| (d == "/dev/sda1").then(|| "5wap".to_string());
+        let r = CmdlineRule {
+            resume_uuid: Some(&swap),
+            ..full(None)
+        };
+        let (t, d) = edit_args("ro resume=/dev/sda1 splash", Quoting::Kernel, false, &r);
+        assert!(t.starts_with("ro resume=UUID=5wap splash console="), "{t}");
+        assert!(d.resume_kept.is_none());
+        // Unknown swap: kept and noted; LV paths and UUID= are never names to rewrite.
+        let (t, d) = edit_args("resume=/dev/sdb2", Quoting::Kernel, false, &r);
+        assert!(t.starts_with("resume=/dev/sdb2 "), "{t}");
+        assert_eq!(d.resume_kept.as_deref(), Some("resume=/dev/sdb2"));
+        for kept in ["resume=/dev/mapper/rhel-swap", "resume=UUID=5wap"] {
+            let (t, d) = edit_args(kept, Quoting::Kernel, false, &r);
+            assert!(
+                t.starts_with(&format!("{kept} ")) && d.resume_kept.is_none(),
+                "{t}"
+            );
+        }
+        // Again: nothing to do.
+        let (t, _) = edit_args("ro resume=/dev/sda1", Quoting::Kernel, false, &r);
+        let (again, d) = edit_args(&t, Quoting::Kernel, false, &r);
+        assert_eq!((again.as_str(), d.is_empty()), (t.as_str(), true));
     }
 
     #[test]

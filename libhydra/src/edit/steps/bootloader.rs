@@ -1,4 +1,4 @@
-//! The `bootloader` step (L5): every boot entry gets the Azure serial console (`console=ttyS0,115200n8 earlyprintk=ttyS0,115200 rootdelay=300`) and loses `rhgb`, `quiet`, `crashkernel=auto`; `root=` kernel disk names become `root=UUID=`.
+//! The `bootloader` step (L5): every boot entry gets the Azure serial console (`console=ttyS0,115200n8 earlyprintk=ttyS0,115200 rootdelay=300`) and loses `rhgb`, `quiet`, `crashkernel=auto`; `root=` and `resume=` kernel disk names become `UUID=`.
 //!
 //! The command line rule ([`crate::format::grub::edit_args`]), applied to
 //! every place a kernel command line is kept:
@@ -9,7 +9,10 @@
 //!   value, and other `earlyprintk=`/`rootdelay=` values, are replaced.
 //! - `rhgb`, `quiet`, `crashkernel=auto` removed; `crashkernel=` sizes kept.
 //! - `root=/dev/sdX`, `/dev/hdX`, `/dev/vdX`, `/dev/xvdX` (names the source
-//!   hypervisor gave) become `root=UUID=<UUID of the root filesystem>`.
+//!   hypervisor gave) become `root=UUID=<UUID of the root filesystem>`;
+//!   `resume=` with such a name becomes `resume=UUID=` of the swap found
+//!   there (the initramfs waits for its resume device; on Azure the name
+//!   may be another disk). A name with no swap found is kept, with a warning.
 //! - Everything else keeps its order, separators and quoting; arguments
 //!   are added at the end of the line.
 //!
@@ -29,6 +32,12 @@
 //!   are set, so the GRUB menu is usable on the serial console too (a value
 //!   that already includes `serial`, or a serial command at 115200 on unit 0,
 //!   is kept). Timeouts are left as they are.
+//! - Its drop-ins, `/etc/default/grub.d/*.cfg` (sourced after it; Ubuntu's
+//!   cloud images set their command line there): only what a drop-in
+//!   assigns is edited. `GRUB_CMDLINE_LINUX_DEFAULT` is stripped; a
+//!   `GRUB_CMDLINE_LINUX` that extends the earlier value
+//!   (`"$GRUB_CMDLINE_LINUX ..."`) is stripped, one that replaces it gets the
+//!   full rule; `GRUB_TERMINAL`/`GRUB_SERIAL_COMMAND` it sets become serial.
 //! - GRUB 2 generated configs, `/boot/grub2/grub.cfg`, `/boot/grub/grub.cfg`,
 //!   `/boot/efi/EFI/*/grub.cfg`: every `linux`, `linux16`, `linuxefi` line,
 //!   and the `set kernelopts=`/`set default_kernelopts=` lines RHEL 8 writes.
@@ -64,6 +73,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::edit::error::EditError;
+use crate::edit::facts::Lookup;
 use crate::edit::plan::{norm, Before, Context, Step, StepPlan};
 use crate::edit::steps::fstab::is_kernel_disk_name;
 use crate::format::grub::{
@@ -78,6 +88,8 @@ pub const LEGACY: [&str; 2] = ["/boot/grub/grub.conf", "/boot/grub/menu.lst"];
 pub const GRUB_CFG: [&str; 2] = ["/boot/grub2/grub.cfg", "/boot/grub/grub.cfg"];
 /// GRUB 2 defaults.
 pub const DEFAULT_GRUB: &str = "/etc/default/grub";
+/// Drop-ins `grub-mkconfig` sources after [`DEFAULT_GRUB`] (`*.cfg`, in name order).
+pub const DEFAULT_GRUB_D: &str = "/etc/default/grub.d";
 /// BLS entries.
 pub const BLS_DIR: &str = "/boot/loader/entries";
 /// GRUB environment blocks (besides `/boot/efi/EFI/*/grubenv`).
@@ -108,7 +120,7 @@ impl Step for Bootloader {
     }
 
     fn summary(&self) -> &'static str {
-        "serial console on every boot entry (console=ttyS0,115200n8 earlyprintk rootdelay=300), no rhgb/quiet/crashkernel=auto, root= by UUID"
+        "serial console on every boot entry (console=ttyS0,115200n8 earlyprintk rootdelay=300), no rhgb/quiet/crashkernel=auto, root= and resume= by UUID"
     }
 
     fn plan(&self, cx: &Context<'_>) -> Result<StepPlan, EditError> {
@@ -118,6 +130,11 @@ impl Step for Bootloader {
             uuid: cx.facts.root.as_ref().and_then(|r| r.fs.uuid.clone()),
             done: BTreeSet::new(),
             root_kept: BTreeSet::new(),
+            resume_kept: BTreeSet::new(),
+            swap_uuid: Box::new(|dev: &str| match cx.facts.lookup(dev, "swap", "") {
+                Lookup::Found(r) if r.fs.fs_type == "swap" => r.fs.uuid,
+                _ => None,
+            }),
             found: false,
             uses_kernelopts: Vec::new(),
             kernelopts_set: false,
@@ -169,6 +186,10 @@ struct Planner<'c, 'a> {
     done: BTreeSet<PathBuf>,
     /// Files with a `root=` kernel disk name kept for want of a UUID.
     root_kept: BTreeSet<String>,
+    /// Files with a `resume=` kernel disk name kept: no swap found there.
+    resume_kept: BTreeSet<String>,
+    /// The UUID of the swap a kernel disk name holds (for `resume=`).
+    swap_uuid: Box<dyn Fn(&str) -> Option<String> + 'c>,
     /// Some boot loader config exists.
     found: bool,
     /// BLS entries whose options use `$kernelopts`.
@@ -216,6 +237,7 @@ impl Planner<'_, '_> {
             is_disk_name: is_kernel_disk_name,
             extra_consoles: extra,
             rootdelay: self.rootdelay.as_deref(),
+            resume_uuid: Some(&*self.swap_uuid),
         }
     }
 
@@ -232,6 +254,9 @@ impl Planner<'_, '_> {
         let (t, d) = edit_args(s, q, after_word, &self.rule(mode, extra));
         if let Some(r) = &d.root_kept {
             self.root_kept.insert(format!("{} ({r})", file.display()));
+        }
+        if let Some(r) = &d.resume_kept {
+            self.resume_kept.insert(format!("{} ({r})", file.display()));
         }
         (t, d)
     }
@@ -353,6 +378,22 @@ impl Planner<'_, '_> {
             None => self.absent(false, "GRUB 2 defaults", DEFAULT_GRUB),
         }
 
+        // Its drop-ins, read after it by grub-mkconfig.
+        let mut dropins: Vec<String> = self
+            .cx
+            .list_dir(DEFAULT_GRUB_D)
+            .map_err(|e| self.gerr(e))?
+            .into_iter()
+            .filter(|(n, k)| n.ends_with(".cfg") && *k != FileKind::Dir)
+            .map(|(n, _)| n)
+            .collect();
+        dropins.sort();
+        for name in dropins {
+            if let Some(f) = self.load(&Path::new(DEFAULT_GRUB_D).join(&name))? {
+                self.default_grub_dropin(&f)?;
+            }
+        }
+
         // GRUB 2 generated configs.
         let any = self.each_config(&GRUB_CFG, "grub.cfg", Some(&mut looked), Self::grub_cfg)?;
         self.absent(any, "GRUB 2 generated config", "grub.cfg");
@@ -399,6 +440,14 @@ impl Planner<'_, '_> {
             let list: Vec<String> = self.root_kept.iter().cloned().collect();
             self.plan.warn(format!(
                 "root= names a disk the source hypervisor named, kept because the root filesystem's UUID is unknown: {}",
+                list.join(", ")
+            ));
+        }
+        if !self.resume_kept.is_empty() {
+            let list: Vec<String> = self.resume_kept.iter().cloned().collect();
+            self.plan.warn(format!(
+                "resume= names a disk the source hypervisor named and no swap with a UUID was found there, so it was kept; \
+                 if that disk is named otherwise on Azure, the initramfs waits for it at every boot: {}",
                 list.join(", ")
             ));
         }
@@ -677,6 +726,82 @@ impl Planner<'_, '_> {
             },
         );
         phrases.extend(term);
+        self.write(f, join_lines(&lines), &phrases)
+    }
+
+    /// A `/etc/default/grub.d/*.cfg` drop-in: it is sourced after
+    /// `/etc/default/grub` (Ubuntu's cloud images set their command line
+    /// there), so what it assigns wins at the next grub-mkconfig. Only its
+    /// own assignments are edited: `GRUB_CMDLINE_LINUX_DEFAULT` is stripped;
+    /// a `GRUB_CMDLINE_LINUX` that builds on the earlier value
+    /// (`"$GRUB_CMDLINE_LINUX ..."`) is stripped, one that replaces it gets
+    /// the full rule; a `GRUB_TERMINAL` / `GRUB_SERIAL_COMMAND` it sets is
+    /// made serial as in `/etc/default/grub`. Nothing is added to a drop-in
+    /// that sets none of them.
+    fn default_grub_dropin(&mut self, f: &Loaded) -> Result<(), EditError> {
+        let mut lines = lines_of(&f.text);
+        let mut phrases = Vec::new();
+        let strip = Mode::Strip {
+            take_consoles: false,
+        };
+        if let Some((d, _)) = self.edit_key(
+            f,
+            &mut lines,
+            "GRUB_CMDLINE_LINUX_DEFAULT",
+            strip,
+            strip,
+            Vec::new(),
+        ) {
+            if !d.is_empty() {
+                phrases.push(format!("GRUB_CMDLINE_LINUX_DEFAULT: {d}"));
+            }
+        }
+        let builds_on =
+            |b: &str| b.contains("$GRUB_CMDLINE_LINUX") || b.contains("${GRUB_CMDLINE_LINUX}");
+        let last = lines
+            .iter()
+            .rev()
+            .find_map(|(b, _)| match parse_assignment(b, false) {
+                Some(Ok(a)) if a.name == "GRUB_CMDLINE_LINUX" => {
+                    Some(builds_on(&b[a.content.clone()]))
+                }
+                _ => None,
+            });
+        if let Some(extends) = last {
+            let mode = if extends { strip } else { Mode::Full };
+            if let Some((d, _)) =
+                self.edit_key(f, &mut lines, "GRUB_CMDLINE_LINUX", mode, strip, Vec::new())
+            {
+                if !d.is_empty() {
+                    phrases.push(format!("GRUB_CMDLINE_LINUX: {d}"));
+                }
+            }
+        }
+        for (key, want, ok) in [
+            (
+                "GRUB_TERMINAL",
+                GRUB_TERMINAL,
+                terminal_ok as fn(&str) -> bool,
+            ),
+            (
+                "GRUB_SERIAL_COMMAND",
+                GRUB_SERIAL_COMMAND,
+                serial_command_ok,
+            ),
+        ] {
+            if lines.iter().any(|(b, _)| assigns(b, key)) && set_var(&mut lines, key, want, ok) {
+                phrases.push(format!("{key}=\"{want}\""));
+            }
+        }
+        self.plan.check(
+            format!("{}: what it sets keeps the serial console", f.name()),
+            phrases.is_empty(),
+            if phrases.is_empty() {
+                "already so".to_string()
+            } else {
+                phrases.join("; ")
+            },
+        );
         self.write(f, join_lines(&lines), &phrases)
     }
 
@@ -1363,6 +1488,55 @@ GRUB_SERIAL_COMMAND=\"serial --speed=115200 --unit=0 --word=8 --parity=no --stop
                 &format!("ro splash $vt_handoff {SERIAL}")
             )
         );
+    }
+
+    #[test]
+    fn grub_dropins_keep_the_serial_console() {
+        let cloud = "# Cloud image settings\nGRUB_CMDLINE_LINUX_DEFAULT=\"console=tty1 console=ttyS0 quiet\"\nGRUB_TERMINAL=console\nGRUB_TIMEOUT=0\n";
+        let extends = "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX rhgb nomodeset\"\n";
+        let replaces = "GRUB_CMDLINE_LINUX=\"nomodeset crashkernel=auto\"\n";
+        let other = "GRUB_DISABLE_OS_PROBER=true\n";
+        let (_d, g) = guest(
+            &[
+                ("/etc/default/grub", UBUNTU_DEFAULT.as_bytes()),
+                (
+                    "/etc/default/grub.d/50-cloudimg-settings.cfg",
+                    cloud.as_bytes(),
+                ),
+                ("/etc/default/grub.d/60-extends.cfg", extends.as_bytes()),
+                ("/etc/default/grub.d/70-replaces.cfg", replaces.as_bytes()),
+                ("/etc/default/grub.d/80-other.cfg", other.as_bytes()),
+                (
+                    "/etc/default/grub.d/90-not-sourced.cfg.bak",
+                    replaces.as_bytes(),
+                ),
+            ],
+            &[],
+        );
+        let p = plan_idem(&g, &facts(Some(UUID)));
+        assert_eq!(
+            written(&p, "/etc/default/grub.d/50-cloudimg-settings.cfg"),
+            "# Cloud image settings\nGRUB_CMDLINE_LINUX_DEFAULT=\"console=tty1\"\nGRUB_TERMINAL=\"serial console\"\nGRUB_TIMEOUT=0\n"
+        );
+        assert_eq!(
+            written(&p, "/etc/default/grub.d/60-extends.cfg"),
+            "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX nomodeset\"\n"
+        );
+        assert_eq!(
+            written(&p, "/etc/default/grub.d/70-replaces.cfg"),
+            format!("GRUB_CMDLINE_LINUX=\"nomodeset {SERIAL}\"\n")
+        );
+        for untouched in [
+            "/etc/default/grub.d/80-other.cfg",
+            "/etc/default/grub.d/90-not-sourced.cfg.bak",
+        ] {
+            assert!(
+                !p.changes
+                    .iter()
+                    .any(|c| c.action.path() == Some(Path::new(untouched))),
+                "{untouched} changed"
+            );
+        }
     }
 
     #[test]
