@@ -178,6 +178,9 @@ impl Loaded {
     }
 }
 
+/// Finds the UUID of the swap a kernel disk name holds.
+type SwapLookup<'c> = Box<dyn Fn(&str) -> Option<String> + 'c>;
+
 struct Planner<'c, 'a> {
     cx: &'c Context<'a>,
     plan: StepPlan,
@@ -189,7 +192,7 @@ struct Planner<'c, 'a> {
     /// Files with a `resume=` kernel disk name kept: no swap found there.
     resume_kept: BTreeSet<String>,
     /// The UUID of the swap a kernel disk name holds (for `resume=`).
-    swap_uuid: Box<dyn Fn(&str) -> Option<String> + 'c>,
+    swap_uuid: SwapLookup<'c>,
     /// Some boot loader config exists.
     found: bool,
     /// BLS entries whose options use `$kernelopts`.
