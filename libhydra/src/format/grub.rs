@@ -306,31 +306,29 @@ pub fn edit_args(s: &str, q: Quoting, after_word: bool, rule: &CmdlineRule<'_>) 
             d.removed.push(a.logical);
             continue;
         }
-        if let Some(dev) = a.logical.strip_prefix("root=") {
-            if (rule.is_disk_name)(dev) {
-                match rule.root_uuid {
-                    Some(u) => {
-                        let new = format!("root=UUID={u}");
-                        d.replaced.push((a.logical.clone(), new.clone()));
-                        a.raw.clone_from(&new);
-                        a.logical = new;
-                    }
-                    None => d.root_kept = Some(a.logical.clone()),
-                }
+        // `root=` / `resume=` naming a kernel disk: by UUID when it is known.
+        for key in ["root=", "resume="] {
+            let Some(dev) = a.logical.strip_prefix(key) else {
+                continue;
+            };
+            if !(rule.is_disk_name)(dev) {
+                break;
             }
-        }
-        if let Some(dev) = a.logical.strip_prefix("resume=") {
-            if (rule.is_disk_name)(dev) {
-                match rule.resume_uuid.and_then(|f| f(dev)) {
-                    Some(u) => {
-                        let new = format!("resume=UUID={u}");
-                        d.replaced.push((a.logical.clone(), new.clone()));
-                        a.raw.clone_from(&new);
-                        a.logical = new;
-                    }
-                    None => d.resume_kept = Some(a.logical.clone()),
+            let (uuid, kept) = if key == "root=" {
+                (rule.root_uuid.map(str::to_string), &mut d.root_kept)
+            } else {
+                (rule.resume_uuid.and_then(|f| f(dev)), &mut d.resume_kept)
+            };
+            match uuid {
+                Some(u) => {
+                    let new = format!("{key}UUID={u}");
+                    d.replaced.push((a.logical.clone(), new.clone()));
+                    a.raw.clone_from(&new);
+                    a.logical = new;
                 }
+                None => *kept = Some(a.logical.clone()),
             }
+            break;
         }
         out.push(a);
     }

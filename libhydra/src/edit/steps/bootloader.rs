@@ -107,6 +107,20 @@ pub const GRUB_TERMINAL: &str = "serial console";
 pub const GRUB_SERIAL_COMMAND: &str =
     "serial --speed=115200 --unit=0 --word=8 --parity=no --stop=1";
 
+/// Whether a variable's value will do.
+type ValueOk = fn(&str) -> bool;
+
+/// The GRUB menu on the serial console: variable, value set, and whether a
+/// value already there will do.
+const SERIAL_MENU: [(&str, &str, ValueOk); 2] = [
+    ("GRUB_TERMINAL", GRUB_TERMINAL, terminal_ok),
+    (
+        "GRUB_SERIAL_COMMAND",
+        GRUB_SERIAL_COMMAND,
+        serial_command_ok,
+    ),
+];
+
 /// The bootloader step.
 pub struct Bootloader;
 
@@ -703,18 +717,7 @@ impl Planner<'_, '_> {
         );
         // The GRUB menu on the serial console.
         let mut term = Vec::new();
-        for (key, want, ok) in [
-            (
-                "GRUB_TERMINAL",
-                GRUB_TERMINAL,
-                terminal_ok as fn(&str) -> bool,
-            ),
-            (
-                "GRUB_SERIAL_COMMAND",
-                GRUB_SERIAL_COMMAND,
-                serial_command_ok,
-            ),
-        ] {
+        for (key, want, ok) in SERIAL_MENU {
             if set_var(&mut lines, key, want, ok) {
                 term.push(format!("{key}=\"{want}\""));
             }
@@ -780,18 +783,7 @@ impl Planner<'_, '_> {
                 }
             }
         }
-        for (key, want, ok) in [
-            (
-                "GRUB_TERMINAL",
-                GRUB_TERMINAL,
-                terminal_ok as fn(&str) -> bool,
-            ),
-            (
-                "GRUB_SERIAL_COMMAND",
-                GRUB_SERIAL_COMMAND,
-                serial_command_ok,
-            ),
-        ] {
+        for (key, want, ok) in SERIAL_MENU {
             if lines.iter().any(|(b, _)| assigns(b, key)) && set_var(&mut lines, key, want, ok) {
                 phrases.push(format!("{key}=\"{want}\""));
             }
@@ -1071,7 +1063,7 @@ fn serial_command_ok(v: &str) -> bool {
 
 /// Make the last assignment of `key` one that `ok` accepts, else set it to
 /// `want` in place (appended when absent). True when something changed.
-fn set_var(lines: &mut Vec<(String, String)>, key: &str, want: &str, ok: fn(&str) -> bool) -> bool {
+fn set_var(lines: &mut Vec<(String, String)>, key: &str, want: &str, ok: ValueOk) -> bool {
     let last =
         lines
             .iter()
