@@ -12,10 +12,6 @@
 //! resolved inside the tree, never on a host path re-resolved by name. A
 //! mountpoint that resolves to the tree root itself (`boot -> /`, `/..`) is
 //! refused: it would hide the guest's root. Needs `openat2` (Linux 5.6).
-//! [`MountTarget::GuestFile`] resolves an existing regular file the same way
-//! (nothing is created; anything else is refused) for a bind of a single
-//! file: the helper's `/etc/resolv.conf` over the guest's while a command
-//! that needs the network runs ([`crate::edit::dns`]).
 //! [`MountTarget::Host`] is for the tree root itself, a host directory Hydra
 //! chose.
 //!
@@ -453,17 +449,6 @@ pub enum MountTarget<'a> {
         /// The guest tree.
         root: &'a GuestRoot,
         /// The guest path (`/boot/efi`).
-        path: &'a Path,
-    },
-    /// An existing regular file at a guest path inside the tree `root`, for a
-    /// bind of a file over it (the helper's `/etc/resolv.conf` over the
-    /// guest's). Resolved like [`MountTarget::Guest`] (`RESOLVE_IN_ROOT`,
-    /// symlinks followed inside the tree, magic links refused), but never
-    /// created: anything but a regular file inside the tree is refused.
-    GuestFile {
-        /// The guest tree.
-        root: &'a GuestRoot,
-        /// The guest path (`/etc/resolv.conf`).
         path: &'a Path,
     },
 }
@@ -1139,100 +1124,83 @@ fn resolve_target(what: &str, target: MountTarget<'_>) -> Result<Resolved, Mount
                 .map_err(|e| MountError::os(what, "open mountpoint", dir, e))?;
             finish_resolve(what, fd, dir)
         }
-        MountTarget::Guest { root, path } => resolve_in_tree(what, root, path, true),
-        MountTarget::GuestFile { root, path } => resolve_in_tree(what, root, path, false),
-    }
-}
-
-/// Resolve the guest path `path` inside the tree `root` (see the module
-/// docs): a directory (created first) when `dir`, else an existing regular file.
-fn resolve_in_tree(
-    what: &str,
-    root: &GuestRoot,
-    path: &Path,
-    dir: bool,
-) -> Result<Resolved, MountError> {
-    let tree = root.host_path();
-    let refused = |reason: String| MountError::Refused {
-        what: what.to_string(),
-        root: tree.to_path_buf(),
-        path: path.to_path_buf(),
-        reason,
-    };
-    if dir {
-        root.create_dir_all(path, 0o755)
-            .map_err(|e| MountError::Mountpoint {
+        MountTarget::Guest { root, path } => {
+            let tree = root.host_path();
+            let refused = |reason: String| MountError::Refused {
                 what: what.to_string(),
                 root: tree.to_path_buf(),
                 path: path.to_path_buf(),
-                source: Box::new(e),
+                reason,
+            };
+            root.create_dir_all(path, 0o755)
+                .map_err(|e| MountError::Mountpoint {
+                    what: what.to_string(),
+                    root: tree.to_path_buf(),
+                    path: path.to_path_buf(),
+                    source: Box::new(e),
+                })?;
+            let tree_fd = open_path(tree, libc::O_PATH | libc::O_DIRECTORY)
+                .map_err(|e| MountError::os(what, "open tree root", tree, e))?;
+            let rel = path.as_os_str().as_bytes();
+            let rel = {
+                let t: &[u8] = {
+                    let mut r = rel;
+                    while let [b'/', rest @ ..] = r {
+                        r = rest;
+                    }
+                    r
+                };
+                if t.is_empty() {
+                    &b"."[..]
+                } else {
+                    t
+                }
+            };
+            let crel = CString::new(rel).map_err(|_| refused("path contains a NUL byte".into()))?;
+            let fd = crate::guest::sys::openat2(
+                std::os::fd::AsFd::as_fd(&tree_fd),
+                &crel,
+                libc::O_PATH | libc::O_DIRECTORY,
+                0,
+                libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+            )
+            .map_err(|e| {
+                MountError::os(
+                    what,
+                    format!(
+                        "resolve {} inside the tree with openat2(RESOLVE_IN_ROOT)",
+                        path.display()
+                    ),
+                    tree,
+                    e,
+                )
             })?;
-    }
-    let tree_fd = open_path(tree, libc::O_PATH | libc::O_DIRECTORY)
-        .map_err(|e| MountError::os(what, "open tree root", tree, e))?;
-    let rel = path.as_os_str().as_bytes();
-    let rel = {
-        let t: &[u8] = {
-            let mut r = rel;
-            while let [b'/', rest @ ..] = r {
-                r = rest;
+            let st_root = fstat(&tree_fd).map_err(|e| MountError::os(what, "stat", tree, e))?;
+            let st = fstat(&fd).map_err(|e| MountError::os(what, "stat mountpoint", tree, e))?;
+            let same = st.st_dev == st_root.st_dev
+                && st.st_ino == st_root.st_ino
+                && mnt_id(&fd).ok() == mnt_id(&tree_fd).ok();
+            if same {
+                return Err(refused(
+                    "it resolves to the root of the tree itself (a symlink such as `boot -> /`, or `..`); \
+                     mounting there would hide the guest's root"
+                        .into(),
+                ));
             }
-            r
-        };
-        if t.is_empty() {
-            &b"."[..]
-        } else {
-            t
+            let r = finish_resolve(what, fd, tree)?;
+            let canon_tree = fs::canonicalize(tree)
+                .map_err(|e| MountError::os(what, "canonicalize tree root", tree, e))?;
+            if !r.host.starts_with(&canon_tree) || r.host == canon_tree {
+                return Err(refused(format!(
+                    "it resolves to {}, outside the tree {}",
+                    r.host.display(),
+                    canon_tree.display()
+                )));
+            }
+            tracing::debug!(guest = %path.display(), host = %r.host.display(), "mountpoint resolved inside the tree");
+            Ok(r)
         }
-    };
-    let crel = CString::new(rel).map_err(|_| refused("path contains a NUL byte".into()))?;
-    let fd = crate::guest::sys::openat2(
-        std::os::fd::AsFd::as_fd(&tree_fd),
-        &crel,
-        libc::O_PATH | if dir { libc::O_DIRECTORY } else { 0 },
-        0,
-        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
-    )
-    .map_err(|e| {
-        MountError::os(
-            what,
-            format!(
-                "resolve {} inside the tree with openat2(RESOLVE_IN_ROOT)",
-                path.display()
-            ),
-            tree,
-            e,
-        )
-    })?;
-    let st_root = fstat(&tree_fd).map_err(|e| MountError::os(what, "stat", tree, e))?;
-    let st = fstat(&fd).map_err(|e| MountError::os(what, "stat mountpoint", tree, e))?;
-    let same = st.st_dev == st_root.st_dev
-        && st.st_ino == st_root.st_ino
-        && mnt_id(&fd).ok() == mnt_id(&tree_fd).ok();
-    if same {
-        return Err(refused(
-            "it resolves to the root of the tree itself (a symlink such as `boot -> /`, or `..`); \
-             mounting there would hide the guest's root"
-                .into(),
-        ));
     }
-    if !dir && st.st_mode & libc::S_IFMT != libc::S_IFREG {
-        return Err(refused(
-            "it is not a regular file (a file bind goes over a file only)".into(),
-        ));
-    }
-    let r = finish_resolve(what, fd, tree)?;
-    let canon_tree = fs::canonicalize(tree)
-        .map_err(|e| MountError::os(what, "canonicalize tree root", tree, e))?;
-    if !r.host.starts_with(&canon_tree) || r.host == canon_tree {
-        return Err(refused(format!(
-            "it resolves to {}, outside the tree {}",
-            r.host.display(),
-            canon_tree.display()
-        )));
-    }
-    tracing::debug!(guest = %path.display(), host = %r.host.display(), "mountpoint resolved inside the tree");
-    Ok(r)
 }
 
 fn finish_resolve(what: &str, fd: OwnedFd, shown: &Path) -> Result<Resolved, MountError> {
@@ -3156,72 +3124,6 @@ mod tests {
         );
         g.close().unwrap();
         fs::write(src.join("g"), b"source still writable").unwrap();
-        t.assert_clean();
-    }
-
-    #[test]
-    fn read_only_file_bind_over_a_guest_file_stays_inside_the_tree() {
-        let Some(t) = Scratch::new("read_only_file_bind_over_a_guest_file_stays_inside_the_tree")
-        else {
-            return;
-        };
-        let helper = t.path.join("helper-resolv.conf");
-        fs::write(&helper, b"nameserver 10.0.0.2\n").unwrap();
-        let victim = t.path.join("victim");
-        fs::write(&victim, b"host file\n").unwrap();
-        let (tg, root, tdir) = tree(&t);
-        fs::create_dir_all(tdir.join("etc")).unwrap();
-        fs::write(tdir.join("etc/resolv.conf"), b"nameserver 192.0.2.1\n").unwrap();
-        let file_at = |p: &str| {
-            MountGuard::mount(
-                &MountRequest::bind(&helper).read_only(true),
-                MountTarget::GuestFile {
-                    root: &root,
-                    path: Path::new(p),
-                },
-            )
-        };
-        let g = file_at("/etc/resolv.conf").unwrap();
-        assert_eq!(g.target(), tdir.join("etc/resolv.conf"));
-        assert!(g.read_only());
-        assert_eq!(
-            fs::read(tdir.join("etc/resolv.conf")).unwrap(),
-            b"nameserver 10.0.0.2\n"
-        );
-        let e = fs::write(tdir.join("etc/resolv.conf"), b"x").unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{e}");
-        let info = read_mountinfo().unwrap();
-        let me = info.iter().find(|i| i.id == g.mount_id()).unwrap();
-        assert!(!me.options.contains("shared:"), "private: {me:?}");
-        g.close().unwrap();
-        assert_eq!(
-            fs::read(tdir.join("etc/resolv.conf")).unwrap(),
-            b"nameserver 192.0.2.1\n",
-            "the guest's file is as it was"
-        );
-        // An absolute link to a host file is re-rooted inside the tree: absent
-        // there, refused (a file target is never created) ...
-        std::os::unix::fs::symlink(&victim, tdir.join("etc/evil")).unwrap();
-        assert!(file_at("/etc/evil").is_err());
-        assert!(!read_mountinfo()
-            .unwrap()
-            .iter()
-            .any(|m| m.mount_point == victim));
-        // ... present there, the tree's copy is the one covered.
-        let inside = tdir.join(victim.strip_prefix("/").unwrap());
-        fs::create_dir_all(inside.parent().unwrap()).unwrap();
-        fs::write(&inside, b"guest copy\n").unwrap();
-        let g = file_at("/etc/evil").unwrap();
-        assert_eq!(g.target(), inside);
-        assert_eq!(fs::read(&victim).unwrap(), b"host file\n");
-        g.close().unwrap();
-        // A directory or the tree root is not a file.
-        for p in ["/etc", "/", "/.."] {
-            let e = file_at(p).unwrap_err();
-            assert!(e.is_refused(), "{p}: {e}");
-        }
-        drop(root);
-        tg.close().unwrap();
         t.assert_clean();
     }
 

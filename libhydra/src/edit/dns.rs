@@ -1,20 +1,21 @@
-//! Name resolution for chroot commands that use the network: the guest's `/etc/resolv.conf` is classified inside the guest, and the helper's is bind-mounted read-only over it for one command, never written.
+//! Name resolution for chroot commands that use the network: the guest's `/etc/resolv.conf` is classified inside the guest, and the helper's is bound read-only over it in that command's own mount namespace, never written.
 //!
 //! A migrated VMware guest's `/etc/resolv.conf` names the source site's DNS
 //! servers, which the helper usually cannot reach: `apt-get update` in the
 //! chroot would fail to resolve the mirror. (libguestfs replaces the guest's
 //! file while such commands run; Hydra never writes it.) For a
-//! [`RunSpec`](super::plan::RunSpec) with `network` set, [`bind_helper`]
+//! [`RunSpec`](super::plan::RunSpec) with `network` set, [`for_command`]
 //! resolves the guest's `/etc/resolv.conf` inside the guest
 //! ([`GuestRoot::canonical`]: absolute link targets and `..` stay in the
 //! guest root, magic links are refused) and [`decide`]s:
 //!
 //! - a regular file on the guest's own filesystems, directly or through guest
-//!   symlinks: the helper's `/etc/resolv.conf` is bind-mounted read-only over
-//!   it ([`MountTarget::GuestFile`]: the same confined resolution as every
-//!   guest mountpoint, and a private mount) and unmounted when the command
-//!   ends or fails; when the commit unwinds on an error or a signal the
-//!   [`MountGuard`] is dropped, which unmounts it too;
+//!   symlinks: the helper's `/etc/resolv.conf` is bound read-only over it
+//!   in the command's own mount namespace
+//!   ([`Cmd::bind_private`](crate::exec::Cmd::bind_private): resolved again
+//!   inside the tree with `RESOLVE_IN_ROOT`, private propagation). The bind
+//!   ends with the command, whatever happens to Hydra: there is no mount in
+//!   Hydra's namespace to undo, record or leak;
 //! - under `/run` (`/etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf`):
 //!   the chroot's `/run` is the helper's own `/run`, bound in, and a mount
 //!   there could reach the helper, so nothing is mounted or written; the same
@@ -28,7 +29,6 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::assemble::mount::{MountGuard, MountRequest, MountTarget};
 use crate::guest::GuestRoot;
 
 /// The guest's resolver configuration, and the helper's (the bind source).
@@ -221,46 +221,21 @@ pub fn plan_warning(guest: &GuestRoot) -> Option<String> {
     }
 }
 
-/// The helper's DNS for one network command: bind the helper's `helper`
-/// (normally [`RESOLV_CONF`]) read-only over the guest's resolver file, per
-/// [`decide`]. Returns the mount (unmounted by [`release`], or when dropped)
-/// and what was done, for the report. Anything short of the bind is a
-/// warning naming the path, and the command runs anyway.
-pub fn bind_helper(
-    guest: &GuestRoot,
-    helper: &Path,
-    command: &str,
-) -> (Option<MountGuard>, String) {
+/// The helper's DNS for one network command, per [`decide`]: the guest
+/// file to bind the helper's `helper` (normally [`RESOLV_CONF`]) over, for
+/// [`Cmd::bind_private`](crate::exec::Cmd::bind_private), and what is done,
+/// for the report. Anything short of the bind is logged as a warning naming
+/// the path, and the command runs anyway.
+pub fn for_command(guest: &GuestRoot, helper: &Path, command: &str) -> (Option<PathBuf>, String) {
     match decide(guest, helper) {
         Decision::Bind(at) => {
-            let req = MountRequest::bind(helper).read_only(true);
-            match MountGuard::mount(
-                &req,
-                MountTarget::GuestFile {
-                    root: guest,
-                    path: &at,
-                },
-            ) {
-                Ok(g) => {
-                    let what = format!(
-                        "the helper's {} bound read-only over the guest's {}",
-                        helper.display(),
-                        at.display()
-                    );
-                    tracing::info!("{command}: {what}");
-                    (Some(g), what)
-                }
-                Err(e) => {
-                    let what = format!(
-                        "the helper's {} could not be bound over the guest's {} ({e}): \
-                         name resolution in the chroot uses what the guest has",
-                        helper.display(),
-                        at.display()
-                    );
-                    tracing::warn!("{command}: {what}");
-                    (None, what)
-                }
-            }
+            let what = format!(
+                "the helper's {} bound read-only over the guest's {} (in the command's own mount namespace)",
+                helper.display(),
+                at.display()
+            );
+            tracing::info!("{command}: {what}");
+            (Some(at), what)
         }
         Decision::Same => (
             None,
@@ -269,16 +244,6 @@ pub fn bind_helper(
         Decision::Leave(why) => {
             tracing::warn!("{command}: {why}");
             (None, why)
-        }
-    }
-}
-
-/// Unmount what [`bind_helper`] mounted; a failure is logged (the tree's
-/// teardown then reports the mount as busy).
-pub fn release(guard: Option<MountGuard>) {
-    if let Some(g) = guard {
-        if let Err(e) = g.close() {
-            tracing::error!("unmount the helper's {RESOLV_CONF} from the guest: {e}");
         }
     }
 }

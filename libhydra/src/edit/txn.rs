@@ -8,7 +8,7 @@
 //! the journal and removes the journal: the guest is as it was. A file that
 //! changed since it was planned is not overwritten. A command that uses the
 //! network runs alone, with the helper's `/etc/resolv.conf` bound read-only
-//! over the guest's for its duration ([`super::dns`]).
+//! over the guest's in its own mount namespace ([`super::dns`]).
 //!
 //! [`rollback`] undoes a committed transaction the same way: every replaced
 //! path gets its previous bytes, mode, owner, times and xattrs back; created
@@ -262,13 +262,16 @@ fn run_cmd(guest: &GuestRoot, step: &str, spec: &RunSpec) -> Result<CommandRun, 
         cmd = cmd.env(k, v);
     }
     tracing::info!(step, "running in the guest: {}", spec.command_line());
-    // The helper's DNS for a command that uses the network; unmounted below,
-    // or by the guard's drop when this unwinds.
-    let (dns_mount, dns) = if spec.network {
-        let (g, what) = dns::bind_helper(guest, Path::new(dns::RESOLV_CONF), &spec.command_line());
-        (g, Some(what))
+    // The helper's DNS for a command that uses the network, in the
+    // command's own mount namespace.
+    let dns = if spec.network {
+        let (at, what) = dns::for_command(guest, Path::new(dns::RESOLV_CONF), &spec.command_line());
+        if let Some(at) = at {
+            cmd = cmd.bind_private(dns::RESOLV_CONF, at);
+        }
+        Some(what)
     } else {
-        (None, None)
+        None
     };
     // Progress: a line every 15 s while a long command (a rebuild) runs.
     let done = std::sync::atomic::AtomicBool::new(false);
@@ -292,7 +295,6 @@ fn run_cmd(guest: &GuestRoot, step: &str, spec: &RunSpec) -> Result<CommandRun, 
         done.store(true, Ordering::Relaxed);
         r
     });
-    dns::release(dns_mount);
     result.map_err(|e| EditError::Command {
         step: step.to_string(),
         source: Box::new(e),
