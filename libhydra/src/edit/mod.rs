@@ -11,6 +11,7 @@
 //! change has not reached its postcondition, and the commit is undone.
 //! [`txn::rollback`] restores a committed transaction exactly.
 
+pub mod dns;
 pub mod error;
 pub mod facts;
 pub mod hydrate;

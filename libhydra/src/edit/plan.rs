@@ -373,10 +373,16 @@ pub struct RunSpec {
     /// A command that undoes this one on rollback, when files alone cannot
     /// (a package removal is undone by reinstalling). `None`: files only.
     pub undo: Option<Vec<String>>,
+    /// The command uses the network (a package install from the guest's
+    /// repositories): it runs with the helper's `/etc/resolv.conf` bound
+    /// read-only over the guest's, so that names resolve through the
+    /// helper's DNS and not the source site's ([`super::dns`]).
+    pub network: bool,
 }
 
 impl RunSpec {
-    /// `argv` with no environment, no affected files, serial, 30 min timeout.
+    /// `argv` with no environment, no affected files, serial, 30 min
+    /// timeout, no network.
     pub fn new<S: Into<String>>(argv: impl IntoIterator<Item = S>) -> Self {
         RunSpec {
             argv: argv.into_iter().map(Into::into).collect(),
@@ -385,6 +391,7 @@ impl RunSpec {
             parallel: false,
             timeout: Duration::from_secs(1800),
             undo: None,
+            network: false,
         }
     }
 

@@ -114,6 +114,12 @@ pub fn change_diff(c: &Change) -> String {
             for a in &r.affects {
                 let _ = writeln!(s, "#   rewrites {}", a.display());
             }
+            if r.network {
+                let _ = writeln!(
+                    s,
+                    "#   uses the network: the helper's /etc/resolv.conf is bound read-only over the guest's while it runs"
+                );
+            }
             s
         }
     }
@@ -175,6 +181,10 @@ pub struct ChangeReport {
     /// Command line (`run`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
+    /// Whether the command uses the network (`run`; see
+    /// [`RunSpec::network`](super::plan::RunSpec::network)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<bool>,
     /// Why.
     pub why: String,
     /// SHA-256 of the file before (absent: null).
@@ -228,6 +238,10 @@ pub fn step_report(p: &StepPlan, committed: bool) -> StepReport {
                 path: c.action.path().map(|p| p.to_string_lossy().into_owned()),
                 command: match &c.action {
                     Action::Run(r) => Some(r.command_line()),
+                    _ => None,
+                },
+                network: match &c.action {
+                    Action::Run(r) => Some(r.network),
                     _ => None,
                 },
                 why: c.why.clone(),

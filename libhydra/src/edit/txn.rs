@@ -6,7 +6,9 @@
 //! [`GuestRoot::write_atomic`]: temp file, fsync, rename, directory fsync).
 //! A failure, a signal or an injected fault undoes every applied change from
 //! the journal and removes the journal: the guest is as it was. A file that
-//! changed since it was planned is not overwritten.
+//! changed since it was planned is not overwritten. A command that uses the
+//! network runs alone, with the helper's `/etc/resolv.conf` bound read-only
+//! over the guest's in its own mount namespace ([`super::dns`]).
 //!
 //! [`rollback`] undoes a committed transaction the same way: every replaced
 //! path gets its previous bytes, mode, owner, times and xattrs back; created
@@ -18,6 +20,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use super::dns;
 use super::error::EditError;
 use super::journal::{Journal, Prior, Record, TxState, JOURNAL_DIR, JOURNAL_VERSION};
 use super::plan::{norm, state_of, Action, Before, Change, RunSpec, StepPlan};
@@ -45,6 +48,11 @@ pub struct CommandRun {
     pub command: String,
     /// How long it took, in milliseconds.
     pub millis: u64,
+    /// For a command that uses the network: how names resolved in the chroot
+    /// (the helper's `/etc/resolv.conf` bound over the guest's, or why not;
+    /// see [`super::dns`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<String>,
 }
 
 /// What a commit did.
@@ -254,6 +262,17 @@ fn run_cmd(guest: &GuestRoot, step: &str, spec: &RunSpec) -> Result<CommandRun, 
         cmd = cmd.env(k, v);
     }
     tracing::info!(step, "running in the guest: {}", spec.command_line());
+    // The helper's DNS for a command that uses the network, in the
+    // command's own mount namespace.
+    let dns = if spec.network {
+        let (at, what) = dns::for_command(guest, Path::new(dns::RESOLV_CONF), &spec.command_line());
+        if let Some(at) = at {
+            cmd = cmd.bind_private(dns::RESOLV_CONF, at);
+        }
+        Some(what)
+    } else {
+        None
+    };
     // Progress: a line every 15 s while a long command (a rebuild) runs.
     let done = std::sync::atomic::AtomicBool::new(false);
     let result = std::thread::scope(|s| {
@@ -290,6 +309,7 @@ fn run_cmd(guest: &GuestRoot, step: &str, spec: &RunSpec) -> Result<CommandRun, 
         step: step.to_string(),
         command: spec.command_line(),
         millis: started.elapsed().as_millis() as u64,
+        dns,
     })
 }
 
@@ -404,12 +424,12 @@ fn apply_all(
     let mut i = 0;
     while i < changes.len() {
         let (step, c) = changes[i];
-        // A run of parallel commands of one step goes together.
+        // A run of parallel commands of one step goes together. A command
+        // that uses the network runs alone (its resolv.conf bind is its own).
+        let parallel = |a: &Action| matches!(a, Action::Run(r) if r.parallel && !r.network);
         let mut end = i + 1;
-        if matches!(&c.action, Action::Run(r) if r.parallel) {
-            while end < changes.len()
-                && changes[end].0 == step
-                && matches!(&changes[end].1.action, Action::Run(r) if r.parallel)
+        if parallel(&c.action) {
+            while end < changes.len() && changes[end].0 == step && parallel(&changes[end].1.action)
             {
                 end += 1;
             }

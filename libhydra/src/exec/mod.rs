@@ -28,6 +28,17 @@
 //! nothing inside the guest. Host commands inherit the environment with
 //! `LC_ALL=C` added, so that messages are stable English.
 //!
+//! Private binds ([`Cmd::bind_private`]): a chrooted command may see a host
+//! file read-only over a file of the guest (the helper's `/etc/resolv.conf`
+//! for a package install). The child makes its own mount namespace
+//! (`unshare(CLONE_NEWNS)`, every mount made private so that nothing
+//! propagates back), opens the guest file inside the tree with
+//! `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`, binds the host file
+//! over it and remounts the bind read-only, then chroots. The bind exists
+//! only in that namespace: it goes away with the command, however Hydra
+//! ends (no mount to record, sweep or leak), and the guest's file is never
+//! written.
+//!
 //! Logging: `debug` the command line, `info` the description, `debug` the
 //! outcome with the elapsed time.
 
@@ -38,7 +49,7 @@ mod tests;
 pub use error::{debian_package_for, ExecError};
 
 use std::borrow::Cow;
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -71,6 +82,8 @@ pub struct Cmd {
     stdin: Option<Vec<u8>>,
     success: Vec<i32>,
     keep_background: bool,
+    /// Host file, guest path: see [`Cmd::bind_private`].
+    private_binds: Vec<(PathBuf, PathBuf)>,
 }
 
 /// What a finished command produced.
@@ -122,6 +135,7 @@ impl Cmd {
             stdin: None,
             success: vec![0],
             keep_background: false,
+            private_binds: Vec::new(),
         }
     }
 
@@ -163,6 +177,16 @@ impl Cmd {
     /// be bind-mounted by the caller when the program needs them.
     pub fn chroot(mut self, dir: impl Into<PathBuf>) -> Self {
         self.chroot = Some(dir.into());
+        self
+    }
+
+    /// With [`Cmd::chroot`]: the host file `source` is bound read-only over
+    /// the regular file at guest path `target` (resolved inside the tree) in
+    /// the child's own mount namespace, for this command only (see the
+    /// module docs). The spawn fails when `target` is not a regular file in
+    /// the guest.
+    pub fn bind_private(mut self, source: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
+        self.private_binds.push((source.into(), target.into()));
         self
     }
 
@@ -366,6 +390,20 @@ impl Cmd {
             }
             (None, None) => {}
         }
+        let mut binds_c: Vec<(CString, CString)> = Vec::new();
+        if !self.private_binds.is_empty() && chroot_c.is_none() {
+            return Err(spawn_err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a private bind needs a chroot",
+            )));
+        }
+        for (source, target) in &self.private_binds {
+            let rel = target.strip_prefix("/").unwrap_or(target);
+            binds_c.push((
+                cstring(source.as_os_str()).map_err(spawn_err)?,
+                cstring(rel.as_os_str()).map_err(spawn_err)?,
+            ));
+        }
         // SAFETY: trivial getter.
         let parent = unsafe { libc::getpid() };
         let hook = move || -> io::Result<()> {
@@ -381,6 +419,9 @@ impl Cmd {
                         return Err(io::Error::from_raw_os_error(libc::ESRCH));
                     }
                 }
+            }
+            if let (Some(root), false) = (&chroot_c, binds_c.is_empty()) {
+                bind_private_in_child(root, &binds_c)?;
             }
             if let (Some(root), Some(cwd)) = (&chroot_c, &cwd_c) {
                 // SAFETY: NUL-terminated strings owned by the closure.
@@ -779,6 +820,105 @@ fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
         // SAFETY: new fd owned by nobody else.
         Some(unsafe { OwnedFd::from_raw_fd(r as libc::c_int) })
     }
+}
+
+/// In the child, before its chroot into `root`: a mount namespace of its own
+/// with private propagation, and each `(host file, guest path relative to
+/// the tree)` of `binds` bound read-only over the guest file (see the module
+/// docs). Only syscalls, no allocation: it runs between fork and exec.
+fn bind_private_in_child(root: &CStr, binds: &[(CString, CString)]) -> io::Result<()> {
+    let err = |r: libc::c_int| {
+        if r != 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
+    // SAFETY: plain syscalls on NUL-terminated strings and descriptors this
+    // function owns; descriptors are O_CLOEXEC and close at exec.
+    unsafe {
+        err(libc::unshare(libc::CLONE_NEWNS))?;
+        err(libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ))?;
+        // Descriptors opened before the unshare name the old namespace's
+        // mounts, which mount(2) refuses: everything is opened here.
+        let tree = libc::open(
+            root.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if tree < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let tree = OwnedFd::from_raw_fd(tree);
+        let in_tree = |rel: &CStr| {
+            crate::guest::sys::openat2(
+                std::os::fd::AsFd::as_fd(&tree),
+                rel,
+                libc::O_PATH,
+                0,
+                libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+            )
+        };
+        for (source, rel) in binds {
+            let src = libc::open(source.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+            if src < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let src = OwnedFd::from_raw_fd(src);
+            let target = in_tree(rel)?;
+            let mut st: libc::stat = std::mem::zeroed();
+            err(libc::fstat(target.as_raw_fd(), &mut st))?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+                return Err(io::Error::from_raw_os_error(libc::EINVAL));
+            }
+            let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
+            err(libc::mount(
+                proc_fd(&mut a, src.as_raw_fd()),
+                proc_fd(&mut b, target.as_raw_fd()),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ))?;
+            // Opened again, the path now ends on the bind: make it read-only.
+            let top = in_tree(rel)?;
+            err(libc::mount(
+                std::ptr::null(),
+                proc_fd(&mut b, top.as_raw_fd()),
+                std::ptr::null(),
+                libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY,
+                std::ptr::null(),
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// `/proc/self/fd/FD` written into `buf` without allocating; a C string pointer.
+fn proc_fd(buf: &mut [u8; 32], fd: libc::c_int) -> *const libc::c_char {
+    const PREFIX: &[u8] = b"/proc/self/fd/";
+    buf[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut digits = [0u8; 12];
+    let (mut n, mut k) = (fd.unsigned_abs(), 0);
+    loop {
+        digits[k] = b'0' + (n % 10) as u8;
+        k += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut at = PREFIX.len();
+    for d in digits[..k].iter().rev() {
+        buf[at] = *d;
+        at += 1;
+    }
+    buf[at] = 0;
+    buf.as_ptr().cast()
 }
 
 fn cstring(s: &OsStr) -> io::Result<CString> {

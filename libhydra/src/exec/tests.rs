@@ -360,16 +360,8 @@ fn large_output_is_captured() {
     assert_eq!(out.stderr.len(), 3_000_000);
 }
 
-#[test]
-fn chroot_runs_inside_the_tree() {
-    // SAFETY: trivial getter.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED chroot_runs_inside_the_tree: chroot needs root");
-        return;
-    }
-    // A tiny tree: /bin/sh and the libraries it needs.
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
+/// A tiny chroot tree in `root`: /bin/sh and the libraries it needs.
+fn tiny_tree(root: &Path) {
     let sh = std::fs::canonicalize("/bin/sh").unwrap();
     let ldd = Command::new("ldd").arg(&sh).output().unwrap();
     let mut files = vec![sh.clone()];
@@ -388,6 +380,18 @@ fn chroot_runs_inside_the_tree() {
         std::fs::create_dir_all(&bin).unwrap();
         std::fs::copy(&sh, bin.join("sh")).unwrap();
     }
+}
+
+#[test]
+fn chroot_runs_inside_the_tree() {
+    // SAFETY: trivial getter.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED chroot_runs_inside_the_tree: chroot needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    tiny_tree(root);
     std::fs::create_dir_all(root.join("etc")).unwrap();
     std::fs::write(root.join("etc/guest-marker"), "in guest").unwrap();
     std::fs::create_dir_all(root.join("work")).unwrap();
@@ -427,4 +431,67 @@ fn chroot_runs_inside_the_tree() {
     );
     let e = Cmd::new("sh").chroot(root.join("nope")).run().unwrap_err();
     assert!(e.to_string().contains("chroot directory"), "{e}");
+}
+
+#[test]
+fn private_bind_is_read_only_and_only_the_commands() {
+    // SAFETY: trivial getter.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED private_bind_is_read_only_and_only_the_commands: needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tree");
+    tiny_tree(&root);
+    let helper = dir.path().join("helper-resolv.conf");
+    std::fs::write(&helper, "nameserver 10.9.8.7\n").unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/real.conf"), "nameserver 192.0.2.1\n").unwrap();
+    // Through a guest symlink with an absolute target: resolved in the tree.
+    std::os::unix::fs::symlink("/etc/real.conf", root.join("etc/resolv.conf")).unwrap();
+    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let out = Cmd::new("sh")
+        .args([
+            "-c",
+            "read x </etc/resolv.conf; echo \"$x\"; \
+             if (echo hacked >/etc/resolv.conf) 2>/dev/null; then echo writable; else echo read-only; fi",
+        ])
+        .chroot(&root)
+        .bind_private(&helper, "/etc/resolv.conf")
+        .run()
+        .unwrap();
+    assert_eq!(
+        out.stdout_lossy(),
+        "nameserver 10.9.8.7\nread-only\n",
+        "stderr: {}",
+        out.stderr_lossy()
+    );
+    // Nothing stays in this namespace; both files are as they were.
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+        mounts_before
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/real.conf")).unwrap(),
+        "nameserver 192.0.2.1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&helper).unwrap(),
+        "nameserver 10.9.8.7\n"
+    );
+    // Not a regular file in the guest: the spawn fails, nothing runs.
+    std::fs::create_dir_all(root.join("etc/dir.conf")).unwrap();
+    let e = Cmd::new("sh")
+        .args(["-c", "true"])
+        .chroot(&root)
+        .bind_private(&helper, "/etc/dir.conf")
+        .run()
+        .unwrap_err();
+    assert!(!e.to_string().is_empty());
+    // A private bind without a chroot is refused.
+    let e = Cmd::new("true")
+        .bind_private(&helper, "/etc/resolv.conf")
+        .run()
+        .unwrap_err();
+    assert!(e.to_string().contains("needs a chroot"), "{e}");
 }

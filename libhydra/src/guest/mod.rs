@@ -354,6 +354,38 @@ impl GuestRoot {
         Ok(PathBuf::from(OsString::from_vec(text)))
     }
 
+    /// The guest path that `path` names once every symlink is followed inside
+    /// the guest (`/etc/resolv.conf -> ../run/x` is `/run/x`; an absolute
+    /// target is taken from the guest root). The path must exist: a dangling
+    /// link is "not found". Read from the kernel (`/proc/self/fd/N` of the
+    /// confined descriptor, less the tree root's own path), so mount points
+    /// in the tree, a bound `/run` included, show as the guest sees them.
+    pub fn canonical(&self, path: impl AsRef<Path>) -> GuestResult<PathBuf> {
+        let path = path.as_ref();
+        let op = "resolve";
+        let fd = self.resolve(path, op, libc::O_PATH, true)?;
+        let host_of = |fd: BorrowedFd<'_>| {
+            std::fs::read_link(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&fd)
+            ))
+        };
+        let root = host_of(self.fd.as_fd()).map_err(|e| io_err(path, op, e))?;
+        let at = host_of(fd.as_fd()).map_err(|e| io_err(path, op, e))?;
+        match at.strip_prefix(&root) {
+            Ok(rel) => Ok(Path::new("/").join(rel)),
+            Err(_) => Err(invalid(
+                path,
+                op,
+                format!(
+                    "resolved to {}, which the kernel does not show under the tree {}",
+                    at.display(),
+                    root.display()
+                ),
+            )),
+        }
+    }
+
     /// The mode and owner of the regular file at `path` (following symlinks
     /// inside the guest), or `None` when there is none: what a rewrite of the
     /// file should keep.

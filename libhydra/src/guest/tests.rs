@@ -137,6 +137,27 @@ fn reads_resolve_inside_the_guest() {
 }
 
 #[test]
+fn canonical_names_the_guest_path_links_lead_to() {
+    let fx = fixture();
+    for r in both() {
+        let g = open(&fx, r);
+        let canon = |p: &str| g.canonical(p).unwrap_or_else(|e| panic!("{r:?} {p}: {e}"));
+        assert_eq!(canon("/etc/fstab"), Path::new("/etc/shadow"), "{r:?}");
+        assert_eq!(canon("etc/x"), Path::new("/etc/passwd"), "{r:?}");
+        assert_eq!(canon("/../../../etc/passwd"), Path::new("/etc/passwd"));
+        assert_eq!(canon("etc/dirlink/data"), Path::new("/var/lib/data"));
+        assert_eq!(canon("etc/c40_39"), Path::new("/etc/passwd"));
+        assert_eq!(canon("boot"), Path::new("/"));
+        assert_eq!(canon("/"), Path::new("/"));
+        for p in ["etc/canary_abs", "etc/canary_deep", "hostdir/canary"] {
+            assert!(g.canonical(p).unwrap_err().is_not_found(), "{r:?} {p}");
+        }
+        assert!(g.canonical("etc/procroot").is_err(), "{r:?}");
+        assert!(g.canonical("etc/loop1").is_err(), "{r:?}");
+    }
+}
+
+#[test]
 fn escapes_fail_without_reaching_the_host() {
     let fx = fixture();
     for r in both() {

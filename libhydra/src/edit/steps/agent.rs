@@ -30,7 +30,13 @@
 //!   `dpkg -i`;
 //! - with `--network`: from the guest's repositories (`yum`/`dnf install
 //!   WALinuxAgent`, `zypper install python-azure-agent`, `apt-get update` and
-//!   `apt-get install waagent`/`walinuxagent`);
+//!   `apt-get install waagent`/`walinuxagent`). These commands are marked
+//!   [`RunSpec::network`]: each runs with the helper's `/etc/resolv.conf`
+//!   bound read-only over the guest's (a migrated guest's names the source
+//!   site's DNS servers), never written ([`crate::edit::dns`]). When the
+//!   guest's resolves into `/run` (the helper's own in the chroot), is
+//!   missing or dangles, nothing is bound and the plan warns that name
+//!   resolution in the chroot uses what the guest has;
 //! - with neither: a blocker naming the distribution's package.
 //!
 //! Every install has an undo command that removes the package again (`rpm -e`
@@ -416,6 +422,16 @@ impl Agent {
                 ));
                 return Ok(());
             };
+            // The installs run with the helper's DNS when the guest's
+            // resolv.conf allows a bind over it; else the plan says so.
+            match crate::edit::dns::plan_warning(cx.guest) {
+                Some(w) => plan.warn(w),
+                None => plan.check(
+                    "the helper's DNS is used in the chroot",
+                    true,
+                    "the helper's /etc/resolv.conf is bound read-only over the guest's while the install runs",
+                ),
+            }
             match os.family {
                 Family::RedHat => {
                     let tool = if os.version.is_known() && os.version.major >= 8 {
@@ -425,6 +441,7 @@ impl Agent {
                     };
                     let mut s = RunSpec::new([tool, "-y", "install", pkg]);
                     s.undo = Some(rpm_remove(pkg));
+                    s.network = true;
                     installs.push((
                         s,
                         format!("install the Azure Linux agent ({pkg}) from {os}'s repositories"),
@@ -433,6 +450,7 @@ impl Agent {
                 Family::Suse => {
                     let mut s = RunSpec::new(["zypper", "--non-interactive", "install", pkg]);
                     s.undo = Some(rpm_remove(pkg));
+                    s.network = true;
                     installs.push((
                         s,
                         format!("install the Azure Linux agent ({pkg}) from {os}'s repositories"),
@@ -443,6 +461,7 @@ impl Agent {
                     let mut u = RunSpec::new(["apt-get", "update"]);
                     u.env
                         .push(("DEBIAN_FRONTEND".into(), "noninteractive".into()));
+                    u.network = true;
                     installs.push((
                         u,
                         "refresh the package lists to install the Azure Linux agent".into(),
@@ -451,6 +470,7 @@ impl Agent {
                     s.env
                         .push(("DEBIAN_FRONTEND".into(), "noninteractive".into()));
                     s.undo = Some(vec!["dpkg".into(), "--purge".into(), pkg.into()]);
+                    s.network = true;
                     installs.push((
                         s,
                         format!("install the Azure Linux agent ({pkg}) from {os}'s repositories"),
@@ -1028,7 +1048,76 @@ mod tests {
                 u[0].contains("rpm -e") || u[0].starts_with("dpkg --purge"),
                 "{u:?}"
             );
+            // The repository commands use the network; enabling does not.
+            for c in &p.changes {
+                if let Action::Run(r) = &c.action {
+                    assert_eq!(
+                        r.network,
+                        r.argv[0] != "systemctl",
+                        "{distro}: {}",
+                        r.command_line()
+                    );
+                }
+            }
         }
+    }
+
+    #[test]
+    fn a_network_install_warns_when_the_guest_dns_cannot_be_replaced() {
+        let opts = StepOptions {
+            network: true,
+            ..StepOptions::default()
+        };
+        let id = os(Distro::Debian, 12, 0);
+        let warned = |p: &StepPlan| {
+            p.warnings
+                .iter()
+                .any(|w| w.contains("/etc/resolv.conf") && w.contains("uses what the guest has"))
+        };
+        // A regular file: the helper's is bound over it, no warning.
+        let t = tempfile::tempdir().unwrap();
+        systemd_tree(t.path());
+        put(t.path(), "/etc/resolv.conf", "nameserver 192.0.2.1\n");
+        let p = plan_with(t.path(), &id, &opts);
+        if Path::new("/etc/resolv.conf").is_file() {
+            assert!(!warned(&p), "{:?}", p.warnings);
+            assert!(
+                p.checks
+                    .iter()
+                    .any(|c| c.what.contains("helper's DNS") && c.ok),
+                "{:?}",
+                p.checks
+            );
+        }
+        // Into /run (the helper's own in the chroot): a warning naming it.
+        let t = tempfile::tempdir().unwrap();
+        systemd_tree(t.path());
+        put(
+            t.path(),
+            "/run/systemd/resolve/stub-resolv.conf",
+            "nameserver 127.0.0.53\n",
+        );
+        link(
+            t.path(),
+            "/etc/resolv.conf",
+            "../run/systemd/resolve/stub-resolv.conf",
+        );
+        let p = plan_with(t.path(), &id, &opts);
+        assert!(warned(&p), "{:?}", p.warnings);
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.contains("/run/systemd/resolve/stub-resolv.conf")),
+            "{:?}",
+            p.warnings
+        );
+        assert!(p.blockers.is_empty());
+        // Missing: a warning too; the install is still planned.
+        let t = tempfile::tempdir().unwrap();
+        systemd_tree(t.path());
+        let p = plan_with(t.path(), &id, &opts);
+        assert!(warned(&p), "{:?}", p.warnings);
+        assert_eq!(runs(&p)[0], "apt-get update");
     }
 
     /// Ubuntu 14.04: upstart, `/etc/init/walinuxagent.conf`.
