@@ -458,7 +458,15 @@ impl Agent {
                 }
                 _ => {
                     via_dpkg = true;
-                    let mut u = RunSpec::new(["apt-get", "update"]);
+                    // A list that cannot be fetched is an error here (apt
+                    // 2.1+; older apt ignores the option), not a later
+                    // "Unable to locate package".
+                    let mut u = RunSpec::new([
+                        "apt-get",
+                        "-o",
+                        "APT::Update::Error-Mode=any",
+                        "update",
+                    ]);
                     u.env
                         .push(("DEBIAN_FRONTEND".into(), "noninteractive".into()));
                     u.network = true;
@@ -1017,7 +1025,7 @@ mod tests {
                 22,
                 4,
                 vec![
-                    "apt-get update",
+                    "apt-get -o APT::Update::Error-Mode=any update",
                     "apt-get install -y walinuxagent",
                     "systemctl enable walinuxagent.service",
                 ],
@@ -1027,7 +1035,7 @@ mod tests {
                 11,
                 0,
                 vec![
-                    "apt-get update",
+                    "apt-get -o APT::Update::Error-Mode=any update",
                     "apt-get install -y waagent",
                     "systemctl enable walinuxagent.service",
                 ],
@@ -1117,7 +1125,7 @@ mod tests {
         systemd_tree(t.path());
         let p = plan_with(t.path(), &id, &opts);
         assert!(warned(&p), "{:?}", p.warnings);
-        assert_eq!(runs(&p)[0], "apt-get update");
+        assert_eq!(runs(&p)[0], "apt-get -o APT::Update::Error-Mode=any update");
     }
 
     /// Ubuntu 14.04: upstart, `/etc/init/walinuxagent.conf`.
@@ -1174,7 +1182,7 @@ mod tests {
         assert!(p.blockers.is_empty());
         assert_eq!(
             runs(&p),
-            ["apt-get update", "apt-get install -y walinuxagent"]
+            ["apt-get -o APT::Update::Error-Mode=any update", "apt-get install -y walinuxagent"]
         );
         assert!(p.checks.iter().any(|c| c.what.contains("dpkg") && !c.ok));
         // policy-rc.d around the install (upstart postinst would start the job).
