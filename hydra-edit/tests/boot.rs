@@ -605,6 +605,11 @@ fn sigint_during_the_initramfs_rebuild_undoes_everything() {
         log.contains("interrupted by signal 2") && log.contains("the guest is as it was"),
         "{log}"
     );
+    // The rebuild was let finish, and the log said why nothing happened yet.
+    assert!(
+        log.contains("interrupted: waiting for `update-initramfs"),
+        "{log}"
+    );
     assert!(
         leftovers(&copy, &tree).is_empty(),
         "{:?}",

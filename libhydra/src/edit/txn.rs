@@ -5,7 +5,10 @@
 //! journal is saved; then the change is applied (files through
 //! [`GuestRoot::write_atomic`]: temp file, fsync, rename, directory fsync).
 //! A failure, a signal or an injected fault undoes every applied change from
-//! the journal and removes the journal: the guest is as it was. A file that
+//! the journal and removes the journal: the guest is as it was. A command
+//! running in the guest when the signal comes is left to finish (the log
+//! says so): a package manager or image tool killed half-way could leave
+//! state that no undo knows. A file that
 //! changed since it was planned is not overwritten. A command that uses the
 //! network runs alone, with the helper's `/etc/resolv.conf` bound read-only
 //! over the guest's in its own mount namespace ([`super::dns`]).
@@ -278,9 +281,21 @@ fn run_cmd(guest: &GuestRoot, step: &str, spec: &RunSpec) -> Result<CommandRun, 
     let result = std::thread::scope(|s| {
         s.spawn(|| {
             let mut waited = 0u64;
+            let mut told = false;
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(std::time::Duration::from_millis(250));
                 waited += 250;
+                // A command in the guest is not killed on Ctrl-C (a package
+                // manager or an image tool stopped half-way could leave the
+                // guest in a state no undo knows): say why nothing happens yet.
+                if !told && crate::assemble::teardown::interrupted().is_some() {
+                    told = true;
+                    tracing::warn!(
+                        step,
+                        "interrupted: waiting for `{}` to finish in the guest, then every change is undone",
+                        spec.command_line()
+                    );
+                }
                 if waited % 15_000 == 0 {
                     tracing::info!(
                         step,

@@ -461,12 +461,8 @@ impl Agent {
                     // A list that cannot be fetched is an error here (apt
                     // 2.1+; older apt ignores the option), not a later
                     // "Unable to locate package".
-                    let mut u = RunSpec::new([
-                        "apt-get",
-                        "-o",
-                        "APT::Update::Error-Mode=any",
-                        "update",
-                    ]);
+                    let mut u =
+                        RunSpec::new(["apt-get", "-o", "APT::Update::Error-Mode=any", "update"]);
                     u.env
                         .push(("DEBIAN_FRONTEND".into(), "noninteractive".into()));
                     u.network = true;
@@ -1182,7 +1178,10 @@ mod tests {
         assert!(p.blockers.is_empty());
         assert_eq!(
             runs(&p),
-            ["apt-get -o APT::Update::Error-Mode=any update", "apt-get install -y walinuxagent"]
+            [
+                "apt-get -o APT::Update::Error-Mode=any update",
+                "apt-get install -y walinuxagent"
+            ]
         );
         assert!(p.checks.iter().any(|c| c.what.contains("dpkg") && !c.ok));
         // policy-rc.d around the install (upstart postinst would start the job).
