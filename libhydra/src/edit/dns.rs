@@ -251,19 +251,7 @@ pub fn for_command(guest: &GuestRoot, helper: &Path, command: &str) -> (Option<P
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::symlink;
-
-    fn put(root: &Path, rel: &str, content: &str) {
-        let p = root.join(rel.trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, content).unwrap();
-    }
-
-    fn link(root: &Path, rel: &str, target: &str) {
-        let p = root.join(rel.trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        symlink(target, &p).unwrap();
-    }
+    use crate::edit::testtree::{link, put};
 
     /// A guest tree and a helper resolv.conf outside it.
     fn setup() -> (tempfile::TempDir, tempfile::TempDir, PathBuf) {

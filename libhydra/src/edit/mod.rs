@@ -19,6 +19,8 @@ pub mod journal;
 pub mod plan;
 pub mod render;
 pub mod steps;
+#[cfg(test)]
+pub(crate) mod testtree;
 pub mod txn;
 
 pub use error::EditError;

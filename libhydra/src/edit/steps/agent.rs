@@ -667,12 +667,13 @@ impl Step for Agent {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::os::unix::fs::{symlink, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
 
     use super::*;
     use crate::edit::facts::SystemFacts;
     use crate::edit::plan::{Pending, StepOptions};
+    use crate::edit::testtree::{dir, link, put};
     use crate::edit::txn::{commit, rollback, CommitOptions};
     use crate::guest::GuestRoot;
     use crate::inspect::os::Version;
@@ -689,22 +690,6 @@ mod tests {
             pretty: String::new(),
             sources: Vec::new(),
         }
-    }
-
-    fn put(root: &Path, rel: &str, content: &str) {
-        let p = root.join(rel.trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, content).unwrap();
-    }
-
-    fn link(root: &Path, rel: &str, target: &str) {
-        let p = root.join(rel.trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        symlink(target, &p).unwrap();
-    }
-
-    fn dir(root: &Path, rel: &str) {
-        std::fs::create_dir_all(root.join(rel.trim_start_matches('/'))).unwrap();
     }
 
     /// Every path under `root` with its kind, contents or link text, and mode.

@@ -378,6 +378,7 @@ mod tests {
     use super::*;
     use crate::edit::facts::SystemFacts;
     use crate::edit::plan::{Action, Pending, StepOptions};
+    use crate::edit::testtree::put;
     use crate::edit::txn::{commit, rollback, CommitOptions};
     use crate::guest::GuestRoot;
     use crate::inspect::os::{Family, Version};
@@ -394,12 +395,6 @@ mod tests {
             pretty: String::new(),
             sources: Vec::new(),
         }
-    }
-
-    fn put(root: &Path, rel: &str, content: &[u8]) {
-        let p = root.join(rel.trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, content).unwrap();
     }
 
     fn snapshot(root: &Path) -> BTreeMap<String, String> {
