@@ -251,7 +251,7 @@ pub fn for_command(guest: &GuestRoot, helper: &Path, command: &str) -> (Option<P
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edit::testtree::{link, put};
+    use crate::edit::testtree::{link, put, resolved_stub};
 
     /// A guest tree and a helper resolv.conf outside it.
     fn setup() -> (tempfile::TempDir, tempfile::TempDir, PathBuf) {
@@ -320,16 +320,7 @@ mod tests {
     #[test]
     fn a_symlink_into_run_is_left_alone_with_a_warning() {
         let (t, _h, helper) = setup();
-        put(
-            t.path(),
-            "/run/systemd/resolve/stub-resolv.conf",
-            "nameserver 127.0.0.53\n",
-        );
-        link(
-            t.path(),
-            "/etc/resolv.conf",
-            "../run/systemd/resolve/stub-resolv.conf",
-        );
+        resolved_stub(t.path());
         let g = guest(&t);
         let at = PathBuf::from("/run/systemd/resolve/stub-resolv.conf");
         assert_eq!(classify(&g), GuestResolv::Elsewhere(at.clone()));

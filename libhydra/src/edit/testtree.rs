@@ -25,3 +25,18 @@ pub(crate) fn link(root: &Path, rel: &str, target: &str) {
 pub(crate) fn dir(root: &Path, rel: &str) {
     std::fs::create_dir_all(at(root, rel)).unwrap();
 }
+
+/// systemd-resolved's shape: `/etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf`,
+/// the stub file present.
+pub(crate) fn resolved_stub(root: &Path) {
+    put(
+        root,
+        "/run/systemd/resolve/stub-resolv.conf",
+        "nameserver 127.0.0.53\n",
+    );
+    link(
+        root,
+        "/etc/resolv.conf",
+        "../run/systemd/resolve/stub-resolv.conf",
+    );
+}

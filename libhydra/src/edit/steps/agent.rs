@@ -673,7 +673,7 @@ mod tests {
     use super::*;
     use crate::edit::facts::SystemFacts;
     use crate::edit::plan::{Pending, StepOptions};
-    use crate::edit::testtree::{dir, link, put};
+    use crate::edit::testtree::{dir, link, put, resolved_stub};
     use crate::edit::txn::{commit, rollback, CommitOptions};
     use crate::guest::GuestRoot;
     use crate::inspect::os::Version;
@@ -1081,16 +1081,7 @@ mod tests {
         // Into /run (the helper's own in the chroot): a warning naming it.
         let t = tempfile::tempdir().unwrap();
         systemd_tree(t.path());
-        put(
-            t.path(),
-            "/run/systemd/resolve/stub-resolv.conf",
-            "nameserver 127.0.0.53\n",
-        );
-        link(
-            t.path(),
-            "/etc/resolv.conf",
-            "../run/systemd/resolve/stub-resolv.conf",
-        );
+        resolved_stub(t.path());
         let p = plan_with(t.path(), &id, &opts);
         assert!(warned(&p), "{:?}", p.warnings);
         assert!(

@@ -496,6 +496,16 @@ impl Planner<'_, '_> {
         Ok(any)
     }
 
+    /// Record `what` as already so when `changes` is empty, else the changes.
+    fn check_done(&mut self, what: String, changes: &[String]) {
+        let detail = if changes.is_empty() {
+            "already so".to_string()
+        } else {
+            changes.join("; ")
+        };
+        self.plan.check(what, changes.is_empty(), detail);
+    }
+
     /// Record that `d` (one place's change) is already so, or what it changes.
     fn check_delta(&mut self, what: String, d: &Delta) {
         self.plan.check(
@@ -722,14 +732,9 @@ impl Planner<'_, '_> {
                 term.push(format!("{key}=\"{want}\""));
             }
         }
-        self.plan.check(
+        self.check_done(
             format!("{}: the GRUB menu is on the serial console", f.name()),
-            term.is_empty(),
-            if term.is_empty() {
-                "already so".to_string()
-            } else {
-                term.join(", ")
-            },
+            &term,
         );
         phrases.extend(term);
         self.write(f, join_lines(&lines), &phrases)
@@ -788,14 +793,9 @@ impl Planner<'_, '_> {
                 phrases.push(format!("{key}=\"{want}\""));
             }
         }
-        self.plan.check(
+        self.check_done(
             format!("{}: what it sets keeps the serial console", f.name()),
-            phrases.is_empty(),
-            if phrases.is_empty() {
-                "already so".to_string()
-            } else {
-                phrases.join("; ")
-            },
+            &phrases,
         );
         self.write(f, join_lines(&lines), &phrases)
     }
