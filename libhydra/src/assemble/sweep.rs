@@ -655,6 +655,19 @@ fn sweep_session(
             };
             let label = format!("daemon pid {pid} ({})", cmdline.join(" "));
             if !same_process(*pid, *start_time, cmdline) {
+                // A FUSE driver ends when its mount goes: after this sweep's
+                // unmounts, that is the expected outcome, not an odd item.
+                if !opts.dry_run
+                    && s.actions
+                        .iter()
+                        .any(|a| matches!(a, SweepAction::Unmounted { .. }))
+                {
+                    let exited = SweepAction::DaemonExited { pid: *pid };
+                    if !s.actions.contains(&exited) {
+                        s.actions.push(exited);
+                    }
+                    continue;
+                }
                 s.actions.push(SweepAction::Skipped {
                     item: label,
                     reason: "not running any more (or the pid now belongs to another program)"
