@@ -16,12 +16,16 @@
 //!   inside the tree with `RESOLVE_IN_ROOT`, private propagation). The bind
 //!   ends with the command, whatever happens to Hydra: there is no mount in
 //!   Hydra's namespace to undo, record or leak;
-//! - under `/run` (`/etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf`):
-//!   the chroot's `/run` is the helper's own `/run`, bound in, and a mount
-//!   there could reach the helper, so nothing is mounted or written; the same
-//!   for `/dev`, `/proc` and `/sys`, for a missing file and for a dangling
-//!   link. The command runs with what the guest has, and a warning naming
-//!   the path says so, in the plan too ([`plan_warning`]);
+//! - an existing regular file under `/run`
+//!   (`/etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf`; in the
+//!   chroot `/run` is the helper's own, bound in): bound over the same way.
+//!   The bind lives in the command's private namespace, so the helper's
+//!   `/run` is never changed;
+//! - under `/dev`, `/proc` or `/sys`, missing, or a dangling link (an Ubuntu
+//!   guest's stub link on a helper without systemd-resolved): nothing is
+//!   mounted or written (that would need a file created in the guest or in
+//!   the helper's `/run`). The command runs with what the guest has, and a
+//!   warning naming the path says so, in the plan too ([`plan_warning`]);
 //! - the guest's file is the helper's own (`--root /` on the source VM):
 //!   nothing to do;
 //! - the helper has no `/etc/resolv.conf`: a warning, and the command runs.
@@ -146,12 +150,11 @@ pub fn decide(guest: &GuestRoot, helper: &Path) -> Decision {
     let uses = "name resolution in the chroot uses what the guest has";
     let guest_file = match classify(guest) {
         GuestResolv::File(p) => p,
-        GuestResolv::Elsewhere(p) if p.starts_with("/run") => {
-            return Decision::Leave(format!(
-                "the guest's {RESOLV_CONF} resolves to {} under /run, which in the chroot is the \
-                 helper's own /run: nothing is mounted or written there, so {uses}",
-                p.display()
-            ))
+        // The bind is private to the command: safe over the helper's /run too.
+        GuestResolv::Elsewhere(p)
+            if p.starts_with("/run") && guest.metadata(&p).is_ok_and(|m| m.is_file()) =>
+        {
+            p
         }
         GuestResolv::Elsewhere(p) => {
             return Decision::Leave(format!(
@@ -318,22 +321,14 @@ mod tests {
     }
 
     #[test]
-    fn a_symlink_into_run_is_left_alone_with_a_warning() {
+    fn a_symlink_to_a_file_in_run_is_bound_over() {
         let (t, _h, helper) = setup();
         resolved_stub(t.path());
         let g = guest(&t);
         let at = PathBuf::from("/run/systemd/resolve/stub-resolv.conf");
         assert_eq!(classify(&g), GuestResolv::Elsewhere(at.clone()));
-        let Decision::Leave(w) = decide(&g, &helper) else {
-            panic!("{:?}", decide(&g, &helper))
-        };
-        assert!(
-            w.contains("/etc/resolv.conf")
-                && w.contains(&at.display().to_string())
-                && w.contains("helper's own /run")
-                && w.contains("uses what the guest has"),
-            "{w}"
-        );
+        assert_eq!(decide(&g, &helper), Decision::Bind(at.clone()));
+        assert_eq!(plan_warning_with(&g, &helper), None);
         // Through /var/run -> /run as well.
         std::fs::remove_file(t.path().join("etc/resolv.conf")).unwrap();
         link(t.path(), "/var/run", "/run");
@@ -342,7 +337,12 @@ mod tests {
             "/etc/resolv.conf",
             "/var/run/systemd/resolve/stub-resolv.conf",
         );
-        assert_eq!(classify(&g), GuestResolv::Elsewhere(at));
+        assert_eq!(classify(&g), GuestResolv::Elsewhere(at.clone()));
+        assert_eq!(decide(&g, &helper), Decision::Bind(at));
+        // A directory there is not bound over.
+        std::fs::remove_file(t.path().join("run/systemd/resolve/stub-resolv.conf")).unwrap();
+        std::fs::create_dir(t.path().join("run/systemd/resolve/stub-resolv.conf")).unwrap();
+        assert!(matches!(decide(&g, &helper), Decision::Leave(_)));
     }
 
     #[test]

@@ -33,10 +33,10 @@
 //!   `apt-get install waagent`/`walinuxagent`). These commands are marked
 //!   [`RunSpec::network`]: each runs with the helper's `/etc/resolv.conf`
 //!   bound read-only over the guest's (a migrated guest's names the source
-//!   site's DNS servers), never written ([`crate::edit::dns`]). When the
-//!   guest's resolves into `/run` (the helper's own in the chroot), is
-//!   missing or dangles, nothing is bound and the plan warns that name
-//!   resolution in the chroot uses what the guest has;
+//!   site's DNS servers), never written, in the command's own mount namespace
+//!   ([`crate::edit::dns`]). When the guest's is missing or dangles, nothing
+//!   is bound and the plan warns that name resolution in the chroot uses
+//!   what the guest has;
 //! - with neither: a blocker naming the distribution's package.
 //!
 //! Every install has an undo command that removes the package again (`rpm -e`
@@ -1078,10 +1078,17 @@ mod tests {
                 p.checks
             );
         }
-        // Into /run (the helper's own in the chroot): a warning naming it.
+        // Into /run: bound over as well (in the command's own namespace).
         let t = tempfile::tempdir().unwrap();
         systemd_tree(t.path());
         resolved_stub(t.path());
+        let p = plan_with(t.path(), &id, &opts);
+        if Path::new("/etc/resolv.conf").is_file() {
+            assert!(!warned(&p), "{:?}", p.warnings);
+        }
+        // The stub link dangling (a helper without systemd-resolved): a
+        // warning naming where it leads; the install is still planned.
+        std::fs::remove_file(t.path().join("run/systemd/resolve/stub-resolv.conf")).unwrap();
         let p = plan_with(t.path(), &id, &opts);
         assert!(warned(&p), "{:?}", p.warnings);
         assert!(
