@@ -33,7 +33,7 @@
 //! ../usr/lib/os-release`, or absolute ones) resolve inside the guest. A file
 //! that is absent counts as absent; one that cannot be used (a symlink loop, a
 //! refused magic link, a directory, larger than
-//! [`MAX_RELEASE_FILE`](crate::format::release::MAX_RELEASE_FILE)) is noted and
+//! [`MAX_RELEASE_FILE`]) is noted and
 //! skipped, so `/usr/lib/os-release` is used when `/etc/os-release` is such a
 //! link; any other read error (EIO, EACCES) is returned.
 

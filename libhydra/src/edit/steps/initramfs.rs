@@ -1,6 +1,6 @@
 //! The `initramfs` step (L4): every kernel's initramfs must carry hv_vmbus, hv_storvsc and hv_netvsc; persist the drivers in the guest's initramfs config and rebuild the images that lack them with the guest's own tool.
 //!
-//! Check: for every kernel under `/lib/modules` ([`hyperv_status`]): is each
+//! Check: for every kernel under `/lib/modules` ([`hyperv_status`](crate::inspect::kernels::hyperv_status)): is each
 //! driver built in, or a module, and is it in that kernel's initramfs (read in
 //! Rust, every member and compression)? Azure's own hydration looks at the
 //! newest kernel only; a fallback kernel without the drivers does not boot
