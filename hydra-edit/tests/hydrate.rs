@@ -188,6 +188,41 @@ fn resume_by_uuid_and_grub_dropins_on_debian_mbr() {
 }
 
 #[test]
+fn a_second_run_on_the_same_tree_root_is_refused_and_changes_nothing() {
+    if !root_tier("a_second_run_on_the_same_tree_root_is_refused_and_changes_nothing") {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = fixture_dir("debian-mbr");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let disks = copy_raw_disks(&dir, w);
+    let before = snapshot(w, &disks);
+    // Another run holds the tree root (this process stands in for it).
+    let held =
+        libhydra::assemble::lock::TreeLock::acquire(&w.join("run"), &w.join("tree")).unwrap();
+    let out = hydra_edit_disks(w, &["hydrate", "--only", "fstab"], &disks);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another Hydra run")
+            && err.contains(&format!("pid {}", std::process::id()))
+            && err.contains("--tree-root"),
+        "{err}"
+    );
+    assert_eq!(leftovers(w), Vec::<String>::new());
+    drop(held);
+    assert_eq!(before.diff(&snapshot(w, &disks)), Vec::<String>::new());
+    // Once it lets go, the run goes ahead.
+    ok(
+        &hydra_edit_disks(w, &["hydrate", "--only", "fstab"], &disks),
+        "hydrate after the lock is free",
+    );
+    assert_ne!(before.diff(&snapshot(w, &disks)), Vec::<String>::new());
+    assert_eq!(leftovers(w), Vec::<String>::new());
+}
+
+#[test]
 fn unknown_os_is_refused_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();

@@ -417,9 +417,17 @@ pub fn assemble(layout: &Layout, opts: &AssembleOptions) -> Result<GuestTree, As
     };
     let choice = PathChoice::resolve(asked)?;
     tracing::info!(%choice, "attach path");
+    // One run per tree root, decided before anything is made.
+    let lock = super::lock::TreeLock::acquire(&opts.runtime_dir, &opts.tree_root).map_err(|e| {
+        AssembleError::TreeRoot {
+            path: opts.tree_root.clone(),
+            what: e.to_string(),
+        }
+    })?;
     let sessions = opts.runtime_dir.join("sessions");
-    let stack = TeardownStack::new_session(&sessions, Some(&opts.tree_root))
+    let mut stack = TeardownStack::new_session(&sessions, Some(&opts.tree_root))
         .map_err(|e| AssembleError::Session(format!("{}: {e}", sessions.display())))?;
+    stack.push(lock);
     let session_dir = stack
         .marker()
         .map(|m| m.dir().to_path_buf())
@@ -450,10 +458,11 @@ impl Session<'_> {
     /// Keep a resource for teardown (and the marker); the fault-injection point.
     fn push<R: Resource + 'static>(&mut self, r: R) -> Result<(), AssembleError> {
         self.stack.push(r);
-        if Some(self.stack.len()) == self.opts.fail_after {
+        // The tree root's lock is on the stack first; it is not a step.
+        if Some(self.stack.len() - 1) == self.opts.fail_after {
             return Err(AssembleError::Session(format!(
                 "injected failure after {} resources",
-                self.stack.len()
+                self.stack.len() - 1
             )));
         }
         Ok(())
