@@ -343,19 +343,12 @@ fn read_markers(dir: &Path, dry_run: bool, report: &mut SweepReport) -> Vec<(Pat
 /// error and is left alone.
 fn unborn_session(path: &Path, dry_run: bool, report: &mut SweepReport) -> Option<SessionSweep> {
     let id = path.file_name()?.to_string_lossy().into_owned();
-    let mut parts = id.splitn(3, '-');
-    let owner = match (
-        parts.next().and_then(|p| p.parse::<u32>().ok()),
-        parts.next().and_then(|p| p.parse::<u64>().ok()),
-    ) {
-        (Some(pid), Some(start_time)) => MarkerOwner { pid, start_time },
-        _ => {
-            report.errors.push(format!(
-                "{}: no marker and no owner in its name, left alone",
-                path.display()
-            ));
-            return None;
-        }
+    let Some(owner) = MarkerOwner::from_session_id(&id) else {
+        report.errors.push(format!(
+            "{}: no marker and no owner in its name, left alone",
+            path.display()
+        ));
+        return None;
     };
     if owner.alive() {
         report.live_sessions.push(id);

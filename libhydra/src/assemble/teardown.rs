@@ -176,6 +176,16 @@ impl MarkerOwner {
         })
     }
 
+    /// A session id (`PID-STARTTIME-N`, see [`SessionMarker::create`]) names
+    /// its owner: that owner, or `None` for a name of another shape.
+    pub fn from_session_id(id: &str) -> Option<Self> {
+        let mut parts = id.splitn(3, '-');
+        Some(MarkerOwner {
+            pid: parts.next()?.parse().ok()?,
+            start_time: parts.next()?.parse().ok()?,
+        })
+    }
+
     /// Whether the owner still runs (same pid, same start time, not a zombie).
     pub fn alive(&self) -> bool {
         matches!(proc_stat(self.pid), Ok((state, start)) if state != 'Z' && start == self.start_time)
@@ -241,6 +251,8 @@ impl SessionMarker {
             .unwrap_or(0);
         for _ in 0..1000 {
             let n = SESSION_COUNTER.fetch_add(1, Ordering::Relaxed);
+            // The owner is in the name ([`MarkerOwner::from_session_id`]): a
+            // directory killed before its first marker write still says whose it is.
             let id = format!("{}-{}-{n}", owner.pid, owner.start_time);
             let dir = sessions_dir.join(&id);
             match fs::DirBuilder::new().mode(0o700).create(&dir) {

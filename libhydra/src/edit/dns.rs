@@ -31,7 +31,9 @@
 //! - the helper has no `/etc/resolv.conf`: a warning, and the command runs.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use super::plan::norm;
 
 use crate::guest::GuestRoot;
 
@@ -54,9 +56,8 @@ pub enum GuestResolv {
     Elsewhere(PathBuf),
     /// There is no `/etc/resolv.conf`.
     Missing,
-    /// A symlink (this text) that leads to nothing in the guest; `to` is where
-    /// it would be (the deepest existing directory resolved inside the guest,
-    /// the rest appended).
+    /// A symlink (this text) that leads to nothing in the guest; `to` is the
+    /// guest path it names, taken lexically.
     Dangling {
         /// The link text.
         link: PathBuf,
@@ -91,7 +92,9 @@ pub fn classify(guest: &GuestRoot) -> GuestResolv {
         Ok(c) => c,
         Err(e) if e.is_not_found() && meta.file_type().is_symlink() => {
             let link = guest.read_link(path).unwrap_or_default();
-            let to = dangling_target(guest, path, &link);
+            // Where it would be, taken lexically from the link's directory
+            // (`..` stops at the guest root).
+            let to = norm(&path.parent().unwrap_or(Path::new("/")).join(&link));
             return GuestResolv::Dangling { link, to };
         }
         Err(e) => return GuestResolv::Unusable(format!("does not resolve: {e}")),
@@ -112,35 +115,6 @@ pub fn classify(guest: &GuestRoot) -> GuestResolv {
         )),
         Err(e) => GuestResolv::Unusable(format!("does not resolve: {e}")),
     }
-}
-
-/// Where the dangling link at `path` with text `link` points in the guest:
-/// its deepest existing ancestor resolved inside the guest, the rest appended
-/// (`..` taken lexically there).
-fn dangling_target(guest: &GuestRoot, path: &Path, link: &Path) -> PathBuf {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let full = if link.is_absolute() {
-        link.to_path_buf()
-    } else {
-        dir.join(link)
-    };
-    let comps: Vec<Component<'_>> = full.components().collect();
-    for k in (1..=comps.len()).rev() {
-        let prefix: PathBuf = comps[..k].iter().collect();
-        if let Ok(mut at) = guest.canonical(&prefix) {
-            for c in &comps[k..] {
-                match c {
-                    Component::Normal(n) => at.push(n),
-                    Component::ParentDir => {
-                        at.pop();
-                    }
-                    _ => {}
-                }
-            }
-            return at;
-        }
-    }
-    full
 }
 
 /// How name resolution goes for a network command: the guest's
