@@ -117,7 +117,7 @@ pub fn change_diff(c: &Change) -> String {
             if r.network {
                 let _ = writeln!(
                     s,
-                    "#   uses the network: the helper's /etc/resolv.conf is bound read-only over the guest's while it runs"
+                    "#   uses the network: names resolve through the helper's DNS (its /etc/resolv.conf bound read-only over the guest's), unless the plan warns that it cannot"
                 );
             }
             s
