@@ -1,9 +1,9 @@
 //! `hydra-edit hydrate --network --only agent` on the real Debian 12 image (fixture `debian-boot`) made to look like a migrated VMware guest, whose `/etc/resolv.conf` names an unreachable DNS server: the agent comes from the guest's mirror through the helper's DNS, the guest's resolv.conf is never written, a second run commits nothing, rollback removes the package, nothing is left behind.
 //!
-//! Needs root, the fixture (`testdata/build debian-boot`: debootstrap, so the
-//! network for its first build) and the guest's mirror (`deb.debian.org`, as
-//! the image's `/etc/apt/sources.list` says) reachable from the helper. Without
-//! them the test skips loudly; with `HYDRA_REQUIRE_NETWORK_TESTS=1` a skip is a
+//! Needs root and the fixture (`testdata/build debian-boot`), like every root
+//! test, and the guest's mirror (`deb.debian.org`, as the image's
+//! `/etc/apt/sources.list` says) reachable from the helper. Without the mirror
+//! the test skips loudly; with `HYDRA_REQUIRE_NETWORK_TESTS=1` that skip is a
 //! failure.
 
 mod common;
@@ -11,7 +11,6 @@ mod common;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -31,35 +30,6 @@ fn skip(why: &str) {
         panic!("{msg} (HYDRA_REQUIRE_NETWORK_TESTS=1, so this is a failure)");
     }
     eprintln!("\n*** {msg} ***\n");
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// The fixture's directory (holding manifest.tsv), or why it cannot be built.
-fn fixture() -> Result<PathBuf, String> {
-    let out = Command::new(top().join("testdata/build"))
-        .arg("debian-boot")
-        .output()
-        .map_err(|e| format!("run testdata/build: {e}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = err.lines().rev().take(5).collect();
-        return Err(format!(
-            "testdata/build debian-boot failed: {}",
-            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-        ));
-    }
-    let first = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut p = PathBuf::from(first.lines().next().ok_or("no disk path printed")?);
-    while !p.join("manifest.tsv").exists() {
-        if !p.pop() {
-            return Err("no manifest.tsv above the fixture's disk".into());
-        }
-    }
-    Ok(p)
 }
 
 /// `host:port` of every `http://` mirror in apt sources (one-line and deb822).
@@ -237,23 +207,13 @@ fn processes_in(dir: &Path) -> Vec<String> {
 
 #[test]
 fn network_install_of_the_agent_uses_the_helpers_dns() {
-    if !is_root() {
-        if std::env::var_os("HYDRA_REQUIRE_ROOT_TESTS").is_some() {
-            root_tier(TEST);
-        }
-        return skip("needs root (loop devices, mounts, chroot); run `./dev test` as root");
+    if !root_tier(TEST) {
+        return;
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let started = Instant::now();
-    let fixture = match fixture() {
-        Ok(f) => f,
-        // The other root tests build the same image: under `./dev test` a
-        // build failure is a failure, not a skip.
-        Err(why) if std::env::var_os("HYDRA_REQUIRE_ROOT_TESTS").is_some() => {
-            panic!("the debian-boot fixture cannot be built: {why}")
-        }
-        Err(why) => return skip(&format!("the debian-boot fixture cannot be built: {why}")),
-    };
+    // Built (or taken from the cache) like every root test's fixture.
+    let fixture = fixture_dir("debian-boot");
     let work = Work(Some(tempfile::tempdir().unwrap()));
     let w = &std::fs::canonicalize(work.0.as_ref().unwrap().path()).unwrap();
     let disks = copy_raw_disks(&fixture, w);
